@@ -1,0 +1,90 @@
+"""NEONPAY: Telegram Stars payments for bots, with durable storage and multi-bot sync.
+
+The public API (the names promised by the multi-bot sync specification)::
+
+    from neonpay import create_neonpay, MultiBotSyncManager, BotSyncConfig
+    from neonpay import SyncDirection, ConflictResolution
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from neonpay._version import __version__
+from neonpay.core import (
+    DiscountType,
+    NeonPay,
+    NeonPayCore,
+    PaymentStage,
+    PromoCode,
+    PromoSystem,
+    Template,
+    TemplateCategory,
+    TemplateManager,
+    TemplateProduct,
+    create_neonpay,
+)
+from neonpay.errors import (
+    ConfigurationError,
+    ConflictError,
+    NeonPayError,
+    NotFoundError,
+    PaymentError,
+    PeerRejected,
+    PeerUnreachable,
+    SignatureError,
+    StorageError,
+    SyncError,
+    ValidationError,
+)
+
+__all__ = [
+    "BotSyncConfig",
+    "ConfigurationError",
+    "ConflictError",
+    "ConflictResolution",
+    "DiscountType",
+    "MultiBotSyncManager",
+    "NeonPay",
+    "NeonPayCore",
+    "NeonPayError",
+    "NotFoundError",
+    "PaymentError",
+    "PaymentStage",
+    "PeerRejected",
+    "PeerUnreachable",
+    "PromoCode",
+    "PromoSystem",
+    "SignatureError",
+    "StorageError",
+    "SyncDirection",
+    "SyncError",
+    "Template",
+    "TemplateCategory",
+    "TemplateManager",
+    "TemplateProduct",
+    "ValidationError",
+    "__version__",
+    "create_neonpay",
+]
+
+# The sync names load on first use, so that a catalog-only program does not import the
+# engine (and the engine can import the core without a cycle).
+_LAZY = {
+    "MultiBotSyncManager": "neonpay.sync.multi",
+    "BotSyncConfig": "neonpay.sync.config",
+    "SyncDirection": "neonpay.sync.config",
+    "ConflictResolution": "neonpay.sync.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neonpay' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,199 @@
+"""The :class:`NeonPay` facade: one bot's catalog, payments and store in one object."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from neonpay.core import validation as v
+from neonpay.core.catalog import Catalog, ChangeListener
+from neonpay.core.promotions import DiscountType, PromoCode, PromoSystem
+from neonpay.core.settings import SettingsManager
+from neonpay.core.stages import PaymentStage, StageCatalog
+from neonpay.core.templates import TemplateManager
+from neonpay.errors import ConfigurationError
+from neonpay.store.base import Store
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["DEFAULT_MAX_STAGES", "DEFAULT_THANK_YOU", "NeonPay"]
+
+logger = logging.getLogger("neonpay")
+
+DEFAULT_THANK_YOU = "Thank you for your payment!"
+#: How many payment stages one store holds unless told otherwise.
+DEFAULT_MAX_STAGES = 100_000
+
+
+class NeonPay:
+    """One bot's catalog (stages, promo codes, templates, settings) over a durable store.
+
+    Build it with :func:`neonpay.create_neonpay`. The catalog calls are synchronous and
+    short (one local transaction each), so they are safe inside a running event loop.
+
+    Attributes:
+        store: the storage backend.
+        promotions: promo codes (:class:`~neonpay.core.promotions.PromoSystem`).
+        templates: templates (:class:`~neonpay.core.templates.TemplateManager`).
+        settings: settings (:class:`~neonpay.core.settings.SettingsManager`).
+        adapter: the bot framework adapter, or None for catalog-only use.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        adapter: Any = None,
+        thank_you_message: str | None = None,
+        enable_logging: bool = True,
+        max_stages: int = DEFAULT_MAX_STAGES,
+        max_price: int = v.DEFAULT_MAX_PRICE,
+        owns_store: bool = False,
+    ) -> None:
+        if isinstance(max_stages, bool) or not isinstance(max_stages, int) or max_stages < 1:
+            raise ConfigurationError(f"max_stages must be a positive whole number: {max_stages!r}")
+        if isinstance(max_price, bool) or not isinstance(max_price, int) or max_price < 1:
+            raise ConfigurationError(f"max_price must be a positive whole number: {max_price!r}")
+        self.store = store
+        self.catalog = Catalog(store)
+        self.adapter = adapter
+        self.enable_logging = enable_logging
+        self._thank_you_message = thank_you_message
+        self._owns_store = owns_store
+        self._closed = False
+        self.stages = StageCatalog(self.catalog, max_price=max_price, max_stages=max_stages)
+        self.promotions = PromoSystem(self.catalog)
+        self.templates = TemplateManager(self.catalog)
+        self.settings = SettingsManager(self.catalog)
+
+    # --- identity and lifecycle ----------------------------------------------------------
+    @property
+    def node_id(self) -> str:
+        """This store's stable identity."""
+        return self.store.node_id
+
+    @property
+    def thank_you_message(self) -> str:
+        """The message sent after a successful payment (a setting wins over the argument)."""
+        stored = self.settings.get("thank_you_message")
+        if isinstance(stored, str) and stored:
+            return stored
+        return self._thank_you_message or DEFAULT_THANK_YOU
+
+    @thank_you_message.setter
+    def thank_you_message(self, value: str) -> None:
+        self.settings.set("thank_you_message", value)
+
+    @property
+    def max_price(self) -> int:
+        return self.stages.max_price
+
+    @property
+    def max_stages(self) -> int:
+        return self.stages.max_stages
+
+    def close(self) -> None:
+        """Release the store (when this object opened it). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> NeonPay:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> NeonPay:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        adapter = type(self.adapter).__name__ if self.adapter is not None else "none"
+        return f"<NeonPay node={self.node_id} store={self.store.url} adapter={adapter}>"
+
+    # --- change notification ----------------------------------------------------------------
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(record)`` after every committed local change."""
+        self.catalog.add_listener(listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        self.catalog.remove_listener(listener)
+
+    # --- payment stages (the neonpay 2.x names) ----------------------------------------------
+    def create_payment_stage(self, stage_id: str, stage: PaymentStage) -> PaymentStage:
+        """Create or replace a payment stage. Writing the same fields again is a no-op.
+
+        Raises:
+            ValidationError: a field breaks a rule, or the catalog is full; nothing changes.
+        """
+        return self.stages.create(stage_id, stage)
+
+    def get_payment_stage(self, stage_id: str) -> PaymentStage | None:
+        """The stage, or None."""
+        return self.stages.get(stage_id)
+
+    def list_payment_stages(self) -> dict[str, PaymentStage]:
+        """Every stage by id."""
+        return self.stages.list()
+
+    def update_payment_stage(self, stage_id: str, **fields: Any) -> PaymentStage:
+        """Change some fields of a stage.
+
+        Raises:
+            NotFoundError: no such stage.
+            ValidationError: a field breaks a rule; nothing changes.
+        """
+        return self.stages.update(stage_id, **fields)
+
+    def remove_payment_stage(self, stage_id: str) -> bool:
+        """Delete a stage (the delete syncs to peers); False when it did not exist."""
+        return self.stages.remove(stage_id)
+
+    # --- promo codes (the neonpay 2.x shortcuts) -----------------------------------------
+    def create_promo_code(
+        self,
+        code: str,
+        discount_type: DiscountType | str = DiscountType.PERCENTAGE,
+        discount_value: int = 10,
+        **kwargs: Any,
+    ) -> PromoCode:
+        """Shortcut for ``neonpay.promotions.create_promo_code``."""
+        return self.promotions.create_promo_code(code, discount_type, discount_value, **kwargs)
+
+    def validate_promo_code(
+        self, code: str, user_id: int, amount: int
+    ) -> tuple[bool, str, PromoCode | None]:
+        """Shortcut for ``neonpay.promotions.validate``."""
+        return self.promotions.validate(code, user_id, amount)
+
+    def get_stats(self) -> dict[str, Any]:
+        """Counts of what the store holds."""
+        return {
+            "node_id": self.node_id,
+            "payment_stages": self.store.count("payment_stage"),
+            "promo_codes": self.store.count("promo_code"),
+            "templates": self.store.count("template"),
+            "settings": self.store.count("setting"),
+            "max_stages": self.max_stages,
+            "adapter": type(self.adapter).__name__ if self.adapter is not None else None,
+        }
+
+
+#: The name neonpay 2.x used for the facade.
+NeonPayCore = NeonPay

@@ -1,0 +1,126 @@
+"""Payment stages: the products a bot sells for Stars, stored as ``payment_stage`` records."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from neonpay.core import validation as v
+from neonpay.errors import NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    from neonpay.core.catalog import Catalog
+
+__all__ = ["KIND", "PaymentStage", "StageCatalog"]
+
+KIND = "payment_stage"
+
+
+@dataclass(frozen=True)
+class PaymentStage:
+    """A product sold for Telegram Stars.
+
+    ``price`` is in whole Stars (1 to 10,000 by default); ``payload`` is any JSON value
+    of at most 128 bytes once encoded, handed back to ``on_payment`` callbacks.
+
+    Raises:
+        ValidationError: a field breaks a Bot API limit (the message names it).
+    """
+
+    title: str
+    description: str
+    price: int
+    label: str = "Payment"
+    photo_url: str | None = None
+    payload: Any = None
+    start_parameter: str | None = None
+    provider_token: str = ""
+
+    def __post_init__(self) -> None:
+        v.check_text(self.title, "title", max_len=v.MAX_TITLE, kind=KIND)
+        v.check_text(self.description, "description", max_len=v.MAX_DESCRIPTION, kind=KIND)
+        # The upper bound is the store's to set (NeonPay(max_price=...)); here only the
+        # absolute Bot API floor and a generous ceiling are checked.
+        object.__setattr__(self, "price", v.check_int(self.price, "price", low=1, kind=KIND))
+        v.check_text(self.label, "label", max_len=v.MAX_TITLE, kind=KIND)
+        v.check_url(self.photo_url, "photo_url", kind=KIND)
+        v.check_payload(self.payload, kind=KIND)
+        v.check_start_parameter(self.start_parameter, kind=KIND)
+        if self.provider_token:
+            raise ValidationError(
+                "provider_token", "must be empty: Stars invoices use no payment provider",
+                kind=KIND,
+            )
+
+    def to_fields(self) -> dict[str, Any]:
+        """The stored (and synced) fields."""
+        return {
+            "title": self.title,
+            "description": self.description,
+            "price": self.price,
+            "label": self.label,
+            "photo_url": self.photo_url,
+            "payload": self.payload,
+            "start_parameter": self.start_parameter,
+        }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> PaymentStage:
+        """Build from stored fields, ignoring unknown ones."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"provider_token"}
+        return cls(**{k: val for k, val in fields.items() if k in names})
+
+
+class StageCatalog:
+    """Create, read, update and remove payment stages in the store."""
+
+    def __init__(self, catalog: Catalog, *, max_price: int, max_stages: int) -> None:
+        self._catalog = catalog
+        self.max_price = max_price
+        self.max_stages = max_stages
+
+    def validate(self, stage_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``fields`` as a whole stage and return them normalized."""
+        v.check_id(stage_id, "stage_id", kind=KIND)
+        stage = PaymentStage.from_fields(fields)
+        v.check_price(stage.price, max_price=self.max_price, kind=KIND)
+        return stage.to_fields()
+
+    def create(self, stage_id: str, stage: PaymentStage) -> PaymentStage:
+        fields = self.validate(stage_id, stage.to_fields())
+
+        self._catalog.write(KIND, stage_id, lambda old: fields, max_live=self.max_stages)
+        return PaymentStage.from_fields(fields)
+
+    def get(self, stage_id: str) -> PaymentStage | None:
+        record = self._catalog.store.get(KIND, stage_id)
+        return PaymentStage.from_fields(record.fields) if record else None
+
+    def list(self) -> dict[str, PaymentStage]:
+        return {
+            r.key: PaymentStage.from_fields(r.fields) for r in self._catalog.store.list(KIND)
+        }
+
+    def update(self, stage_id: str, **changes: Any) -> PaymentStage:
+        allowed = {f.name for f in dataclasses.fields(PaymentStage)} - {"provider_token"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValidationError(
+                sorted(unknown)[0], f"is not a payment stage field (fields: {sorted(allowed)})",
+                kind=KIND,
+            )
+        result: dict[str, Any] = {}
+
+        def patch(old: Mapping[str, Any] | None) -> Mapping[str, Any]:
+            if old is None:
+                raise NotFoundError(f"no payment stage {stage_id!r}")
+            result.update(self.validate(stage_id, {**old, **changes}))
+            return result
+
+        self._catalog.write(KIND, stage_id, patch)
+        return PaymentStage.from_fields(result)
+
+    def remove(self, stage_id: str) -> bool:
+        return self._catalog.delete(KIND, stage_id)

@@ -1,0 +1,149 @@
+"""The NEONPAY exception tree.
+
+Every error NEONPAY raises on purpose derives from :class:`NeonPayError`::
+
+    NeonPayError
+    ├── ConfigurationError      a setting, URL or argument that cannot work
+    ├── ValidationError         a record field that breaks a rule (names field and rule)
+    ├── NotFoundError           a record, peer or conflict that does not exist
+    ├── StorageError            the database failed (sqlite3 / psycopg errors, translated)
+    ├── SyncError               a sync with a peer did not complete
+    │   ├── PeerUnreachable     connection refused, timed out, DNS failure
+    │   ├── PeerRejected        the peer answered with an error (carries status and reason)
+    │   └── ConflictError       a conflict cannot be resolved as asked
+    ├── SignatureError          a request or response failed verification
+    │   ├── InvalidSignature    the MAC does not match
+    │   ├── StaleTimestamp      outside the tolerance window
+    │   └── ReplayedRequest     the request id was seen before
+    ├── PaymentError            an invoice, pre-checkout or refund failed
+    └── MissingExtraError       an optional dependency is not installed (names the extra)
+
+Messages say what failed, on which record or peer, and what to do next. They never
+contain a bot token or a secret: tokens are masked with :func:`mask_token`.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ConfigurationError",
+    "ConflictError",
+    "InvalidSignature",
+    "MissingExtraError",
+    "NeonPayError",
+    "NotFoundError",
+    "PaymentError",
+    "PeerRejected",
+    "PeerUnreachable",
+    "ReplayedRequest",
+    "SignatureError",
+    "StaleTimestamp",
+    "StorageError",
+    "SyncError",
+    "ValidationError",
+    "mask_secrets",
+    "mask_token",
+]
+
+
+class NeonPayError(Exception):
+    """Root of every error NEONPAY raises on purpose."""
+
+
+class ConfigurationError(NeonPayError):
+    """A setting, URL or argument that cannot work."""
+
+
+class ValidationError(NeonPayError, ValueError):
+    """A record field breaks a rule. ``field`` and ``rule`` say which."""
+
+    def __init__(self, field: str, rule: str, *, kind: str | None = None) -> None:
+        self.field = field
+        self.rule = rule
+        self.kind = kind
+        where = f"{kind}.{field}" if kind else field
+        super().__init__(f"invalid {where}: {rule}")
+
+
+class NotFoundError(NeonPayError, KeyError):
+    """A record, peer or conflict does not exist."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want plain words
+        return str(self.args[0]) if self.args else "not found"
+
+
+class StorageError(NeonPayError):
+    """The database failed; the original driver error is chained as ``__cause__``."""
+
+
+class SyncError(NeonPayError):
+    """A sync with a peer did not complete."""
+
+
+class PeerUnreachable(SyncError):
+    """The peer could not be reached (refused, timed out, name not resolved)."""
+
+
+class PeerRejected(SyncError):
+    """The peer answered with an error status."""
+
+    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(message)
+
+
+class ConflictError(SyncError):
+    """A conflict cannot be resolved as asked."""
+
+
+class SignatureError(NeonPayError):
+    """A signed request or response failed verification."""
+
+
+class InvalidSignature(SignatureError):
+    """The signature is missing or does not match the body."""
+
+
+class StaleTimestamp(SignatureError):
+    """The signed timestamp is outside the tolerance window."""
+
+
+class ReplayedRequest(SignatureError):
+    """The request id was already seen within the tolerance window."""
+
+
+class PaymentError(NeonPayError):
+    """An invoice, pre-checkout answer or refund failed."""
+
+
+class MissingExtraError(NeonPayError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, extra: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(f'{what} needs the "{extra}" extra: pip install "neonpay[{extra}]"')
+
+
+_TOKEN_RE = re.compile(r"\b(\d{3,})(:[A-Za-z0-9_-]{2})[A-Za-z0-9_-]{4,}([A-Za-z0-9_-]{2})\b")
+
+
+def mask_token(token: str | None) -> str:
+    """Mask a bot token or secret for display: ``123456:AB…yz``.
+
+    Short or unusual strings are masked whole, so nothing secret leaks.
+    """
+    if not token:
+        return ""
+    match = _TOKEN_RE.fullmatch(token)
+    if match:
+        return f"{match.group(1)}{match.group(2)}…{match.group(3)}"
+    if len(token) >= 12:
+        return f"{token[:2]}…{token[-2:]}"
+    return "…"
+
+
+def mask_secrets(text: str) -> str:
+    """Mask every bot-token-looking substring of ``text``."""
+    return _TOKEN_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}…{m.group(3)}", text)

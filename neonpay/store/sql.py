@@ -1,0 +1,769 @@
+"""The store protocol over SQL, shared by the SQLite and PostgreSQL backends.
+
+A backend supplies connections and a few dialect details (:class:`Session`,
+``_transaction``, the auto-id column type, row locking); everything else — the record
+and change-log logic, sync state, payments — is written once here.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from neonpay import _json
+from neonpay.errors import ConfigurationError, NotFoundError, ValidationError
+from neonpay.store.base import (
+    ApplyOutcome,
+    ConflictRow,
+    Cursor,
+    Decide,
+    FeedPage,
+    Mutation,
+    Outcome,
+    PaymentRow,
+    Record,
+    SyncRunRow,
+)
+from neonpay.store.schema import MIGRATIONS
+from neonpay.sync.clock import HLC, next_hlc
+
+__all__ = ["SQLStore", "Session"]
+
+_RECORD_COLUMNS = (
+    "kind, key, fields, version, hlc, field_hlcs, deleted, origin, updated_at, seq, "
+    "resolution, received_from"
+)
+_IN_CHUNK = 500
+
+
+class Session(abc.ABC):
+    """One open transaction: run statements with ``?`` placeholders."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+
+def _record_from_row(row: Sequence[Any]) -> Record:
+    return Record(
+        kind=row[0],
+        key=row[1],
+        fields=_json.loads(row[2]),
+        version=_json.loads(row[3]),
+        hlc=row[4],
+        field_hlcs=_json.loads(row[5]),
+        deleted=bool(row[6]),
+        origin=row[7],
+        updated_at=float(row[8]),
+        seq=int(row[9]),
+        resolution=bool(row[10]),
+    )
+
+
+def _record_params(record: Record, seq: int, received_from: str | None) -> tuple[Any, ...]:
+    return (
+        record.kind,
+        record.key,
+        _json.dumps_text(dict(record.fields)),
+        _json.dumps_text(dict(record.version)),
+        record.hlc,
+        _json.dumps_text(dict(record.field_hlcs)),
+        int(record.deleted),
+        record.origin,
+        record.updated_at,
+        seq,
+        int(record.resolution),
+        received_from,
+    )
+
+
+def _stamp_fields(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    old_stamps: Mapping[str, str],
+    stamp: str,
+) -> dict[str, str]:
+    """Field stamps after a local write: changed (or removed) fields get ``stamp``."""
+    if old is None:
+        stamps = {name: stamp for name in new}
+        for name in old_stamps:  # a field that existed before the delete stays ordered
+            stamps.setdefault(name, stamp)
+        return dict(sorted(stamps.items()))
+    stamps = dict(old_stamps)
+    for name in old.keys() | new.keys():
+        if name not in old or name not in new or old[name] != new[name]:
+            stamps[name] = stamp
+    return dict(sorted(stamps.items()))
+
+
+class SQLStore(abc.ABC):
+    """The store protocol implemented over a SQL :class:`Session`."""
+
+    _autoid = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    _for_update = ""
+
+    def __init__(self, url: str, node_id: str | None = None) -> None:
+        self._url = url
+        self._requested_node_id = node_id
+        self._node_id = ""
+        self._closed = False
+
+    # --- the dialect ------------------------------------------------------------------
+    @abc.abstractmethod
+    def _transaction(self, *, write: bool) -> AbstractContextManager[Session]:
+        """A transaction; ``write=True`` takes the write lock at the start."""
+
+    def _lock_migrations(self, session: Session) -> None:
+        """Keep two processes from migrating the same database at once."""
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def _initialize(self) -> None:
+        """Create or migrate the schema and settle the node id."""
+        with self._transaction(write=True) as s:
+            self._lock_migrations(s)
+            s.execute(
+                "CREATE TABLE IF NOT EXISTS neonpay_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = 'schema_version'")
+            current = int(row[0]) if row else 0
+            for version, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    s.execute(statement.replace("{autoid}", self._autoid))
+                self._put_meta(s, "schema_version", str(version))
+            row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = 'node_id'")
+            if row is None:
+                node_id = self._requested_node_id or f"node-{uuid.uuid4().hex[:12]}"
+                _check_node_id(node_id)
+                self._put_meta(s, "node_id", node_id)
+            else:
+                node_id = str(row[0])
+                if self._requested_node_id and self._requested_node_id != node_id:
+                    raise ConfigurationError(
+                        f"this store already belongs to node {node_id!r}; "
+                        f"node_id={self._requested_node_id!r} does not match. Omit node_id, "
+                        "or use another store"
+                    )
+        self._node_id = node_id
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._url} node={self._node_id}>"
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # --- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _put_meta(s: Session, name: str, value: str) -> None:
+        s.execute(
+            "INSERT INTO neonpay_meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def _lock_clock(self, s: Session) -> tuple[int, HLC | None]:
+        row = s.fetchone(f"SELECT seq, hlc FROM neonpay_clock WHERE id = 1{self._for_update}")
+        assert row is not None, "the clock row is created by the first migration"
+        return int(row[0]), (HLC.decode(row[1]) if row[1] else None)
+
+    @staticmethod
+    def _save_clock(s: Session, seq: int, hlc: HLC | None) -> None:
+        s.execute(
+            "UPDATE neonpay_clock SET seq = ?, hlc = ? WHERE id = 1",
+            (seq, hlc.encode() if hlc else ""),
+        )
+
+    @staticmethod
+    def _select_many(s: Session, kind: str, keys: Sequence[str]) -> dict[str, Record]:
+        found: dict[str, Record] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = s.fetchall(
+                f"SELECT {_RECORD_COLUMNS} FROM neonpay_records "
+                f"WHERE kind = ? AND key IN ({marks})",
+                (kind, *chunk),
+            )
+            for row in rows:
+                found[row[1]] = _record_from_row(row)
+        return found
+
+    @staticmethod
+    def _write_states(s: Session, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        s.executemany(
+            f"INSERT INTO neonpay_records ({_RECORD_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET fields = excluded.fields, "
+            "version = excluded.version, hlc = excluded.hlc, field_hlcs = excluded.field_hlcs, "
+            "deleted = excluded.deleted, origin = excluded.origin, "
+            "updated_at = excluded.updated_at, seq = excluded.seq, "
+            "resolution = excluded.resolution, received_from = excluded.received_from",
+            rows,
+        )
+        s.executemany(
+            f"INSERT INTO neonpay_changes ({_RECORD_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    # --- records ------------------------------------------------------------------------
+    def get(self, kind: str, key: str, *, include_deleted: bool = False) -> Record | None:
+        with self._transaction(write=False) as s:
+            row = s.fetchone(
+                f"SELECT {_RECORD_COLUMNS} FROM neonpay_records WHERE kind = ? AND key = ?",
+                (kind, key),
+            )
+        if row is None:
+            return None
+        record = _record_from_row(row)
+        if record.deleted and not include_deleted:
+            return None
+        return record
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Record]:
+        with self._transaction(write=False) as s:
+            return self._select_many(s, kind, keys)
+
+    def list(self, kind: str, *, include_deleted: bool = False) -> list[Record]:
+        sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_records WHERE kind = ?"
+        if not include_deleted:
+            sql += " AND deleted = 0"
+        with self._transaction(write=False) as s:
+            rows = s.fetchall(sql + " ORDER BY key", (kind,))
+        return [_record_from_row(row) for row in rows]
+
+    def count(self, kind: str | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM neonpay_records WHERE deleted = 0"
+        params: tuple[Any, ...] = ()
+        if kind is not None:
+            sql += " AND kind = ?"
+            params = (kind,)
+        with self._transaction(write=False) as s:
+            row = s.fetchone(sql, params)
+        return int(row[0]) if row else 0
+
+    def mutate(
+        self, kind: str, key: str, change: Mutation, *, max_live: int | None = None
+    ) -> Record | None:
+        with self._transaction(write=True) as s:
+            seq, last = self._lock_clock(s)
+            current = self._select_many(s, kind, [key]).get(key)
+            old = None if current is None or current.deleted else current.fields
+            new = change(old)
+            if old is None and new is not None and max_live is not None:
+                row = s.fetchone(
+                    "SELECT COUNT(*) FROM neonpay_records WHERE kind = ? AND deleted = 0", (kind,)
+                )
+                if row is not None and int(row[0]) >= max_live:
+                    raise CapacityError(kind, max_live)
+            if new is None and old is None:
+                return current if current is not None and not current.deleted else None
+            if new is not None and old is not None and dict(new) == dict(old):
+                return current
+            stamp = next_hlc(last, self._node_id)
+            version = dict(current.version) if current else {}
+            version[self._node_id] = version.get(self._node_id, 0) + 1
+            if new is None:
+                old_stamps = current.field_hlcs if current else {}
+                field_hlcs = {name: stamp.encode() for name in old_stamps}
+            else:
+                field_hlcs = _stamp_fields(
+                    old, new, current.field_hlcs if current else {}, stamp.encode()
+                )
+            seq += 1
+            state = Record(
+                kind=kind,
+                key=key,
+                fields=dict(new) if new is not None else {},
+                version=dict(sorted(version.items())),
+                hlc=stamp.encode(),
+                field_hlcs=field_hlcs,
+                deleted=new is None,
+                origin=self._node_id,
+                updated_at=time.time(),
+                seq=seq,
+            )
+            self._write_states(s, [_record_params(state, seq, None)])
+            self._save_clock(s, seq, stamp)
+            return state
+
+    def apply_batch(self, incoming: Sequence[Record], decide: Decide) -> list[ApplyOutcome]:
+        if not incoming:
+            return []
+        outcomes: list[ApplyOutcome] = []
+        with self._transaction(write=True) as s:
+            seq, last = self._lock_clock(s)
+            local: dict[tuple[str, str], Record] = {}
+            by_kind: dict[str, list[str]] = {}
+            for record in incoming:
+                by_kind.setdefault(record.kind, []).append(record.key)
+            for kind, keys in by_kind.items():
+                for key, record in self._select_many(s, kind, keys).items():
+                    local[(kind, key)] = record
+            rows: list[tuple[Any, ...]] = []
+            newest = last
+            for record in incoming:
+                outcome = decide(record, local.get((record.kind, record.key)))
+                if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
+                    seq += 1
+                    state = _with_seq(outcome.state, seq)
+                    rows.append(_record_params(state, seq, outcome.received_from))
+                    local[(state.kind, state.key)] = state
+                    stamp = HLC.decode(state.hlc)
+                    if newest is None or stamp > newest:
+                        newest = stamp
+                    outcome = ApplyOutcome(
+                        outcome.outcome,
+                        outcome.incoming,
+                        state,
+                        outcome.local,
+                        outcome.received_from,
+                        outcome.reason,
+                    )
+                outcomes.append(outcome)
+            if rows:
+                self._write_states(s, rows)
+                self._save_clock(s, seq, newest)
+        return outcomes
+
+    def feed(
+        self,
+        since: int,
+        limit: int,
+        *,
+        kinds: Sequence[str] | None = None,
+        exclude_received_from: str | None = None,
+    ) -> FeedPage:
+        with self._transaction(write=False) as s:
+            row = s.fetchone("SELECT seq FROM neonpay_clock WHERE id = 1")
+            head = int(row[0]) if row else 0
+            if since >= head:
+                return FeedPage([], since, False)
+            sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_records WHERE seq > ? AND seq <= ?"
+            params: list[Any] = [since, head]
+            if kinds is not None:
+                if not kinds:
+                    return FeedPage([], head, False)
+                sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+                params.extend(kinds)
+            if exclude_received_from is not None:
+                sql += " AND (received_from IS NULL OR received_from <> ?)"
+                params.append(exclude_received_from)
+            sql += " ORDER BY seq LIMIT ?"
+            params.append(limit + 1)
+            rows = s.fetchall(sql, params)
+        records = [_record_from_row(r) for r in rows[:limit]]
+        if len(rows) > limit:
+            return FeedPage(records, records[-1].seq, True)
+        return FeedPage(records, head, False)
+
+    def changes(
+        self, since: int, limit: int, *, kinds: Sequence[str] | None = None
+    ) -> list[Record]:
+        sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_changes WHERE seq > ?"
+        params: list[Any] = [since]
+        if kinds is not None:
+            sql += f" AND kind IN ({','.join('?' * len(kinds)) or 'NULL'})"
+            params.extend(kinds)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        with self._transaction(write=False) as s:
+            rows = s.fetchall(sql, params)
+        return [_record_from_row(r) for r in rows]
+
+    def last_seq(self) -> int:
+        with self._transaction(write=False) as s:
+            row = s.fetchone("SELECT seq FROM neonpay_clock WHERE id = 1")
+        return int(row[0]) if row else 0
+
+    # --- metadata ------------------------------------------------------------------------
+    def get_meta(self, name: str) -> str | None:
+        with self._transaction(write=False) as s:
+            row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = ?", (name,))
+        return str(row[0]) if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._transaction(write=True) as s:
+            self._put_meta(s, name, value)
+
+    # --- peers and cursors ---------------------------------------------------------------
+    def save_peer(self, name: str, config: Mapping[str, Any]) -> None:
+        now = time.time()
+        with self._transaction(write=True) as s:
+            s.execute(
+                "INSERT INTO neonpay_peers (name, config, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "config = excluded.config, updated_at = excluded.updated_at",
+                (name, _json.dumps_text(dict(config)), now, now),
+            )
+
+    def get_peer(self, name: str) -> dict[str, Any] | None:
+        with self._transaction(write=False) as s:
+            row = s.fetchone("SELECT config FROM neonpay_peers WHERE name = ?", (name,))
+        return dict(_json.loads(row[0])) if row else None
+
+    def list_peers(self) -> dict[str, dict[str, Any]]:
+        with self._transaction(write=False) as s:
+            rows = s.fetchall("SELECT name, config FROM neonpay_peers ORDER BY created_at, name")
+        return {str(name): dict(_json.loads(config)) for name, config in rows}
+
+    def delete_peer(self, name: str) -> bool:
+        with self._transaction(write=True) as s:
+            found = s.fetchone("SELECT 1 FROM neonpay_peers WHERE name = ?", (name,))
+            s.execute("DELETE FROM neonpay_peers WHERE name = ?", (name,))
+            s.execute("DELETE FROM neonpay_cursors WHERE peer = ?", (name,))
+        return found is not None
+
+    def get_cursor(self, peer: str, direction: str) -> Cursor:
+        with self._transaction(write=False) as s:
+            row = s.fetchone(
+                "SELECT seq, peer_node_id FROM neonpay_cursors WHERE peer = ? AND direction = ?",
+                (peer, direction),
+            )
+        return Cursor(int(row[0]), row[1]) if row else Cursor()
+
+    def set_cursor(self, peer: str, direction: str, cursor: Cursor) -> None:
+        with self._transaction(write=True) as s:
+            s.execute(
+                "INSERT INTO neonpay_cursors (peer, direction, seq, peer_node_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (peer, direction) DO UPDATE SET "
+                "seq = excluded.seq, peer_node_id = excluded.peer_node_id",
+                (peer, direction, cursor.seq, cursor.peer_node_id),
+            )
+
+    # --- sync history -------------------------------------------------------------------
+    def add_sync_run(self, run: SyncRunRow) -> int:
+        with self._transaction(write=True) as s:
+            row = s.fetchone(
+                "INSERT INTO neonpay_sync_runs (peer, started_at, finished_at, status, "
+                "items_synced, conflicts, errors, bytes_sent, bytes_received) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    run.peer,
+                    run.started_at,
+                    run.finished_at,
+                    run.status,
+                    run.items_synced,
+                    run.conflicts,
+                    _json.dumps_text(list(run.errors)),
+                    run.bytes_sent,
+                    run.bytes_received,
+                ),
+            )
+        assert row is not None
+        return int(row[0])
+
+    def list_sync_runs(self, peer: str | None = None, limit: int = 100) -> list[SyncRunRow]:
+        sql = (
+            "SELECT peer, started_at, finished_at, status, items_synced, conflicts, errors, "
+            "bytes_sent, bytes_received, id FROM neonpay_sync_runs"
+        )
+        params: list[Any] = []
+        if peer is not None:
+            sql += " WHERE peer = ?"
+            params.append(peer)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        with self._transaction(write=False) as s:
+            rows = s.fetchall(sql, params)
+        return [
+            SyncRunRow(
+                peer=r[0],
+                started_at=float(r[1]),
+                finished_at=float(r[2]),
+                status=r[3],
+                items_synced=int(r[4]),
+                conflicts=int(r[5]),
+                errors=tuple(_json.loads(r[6])),
+                bytes_sent=int(r[7]),
+                bytes_received=int(r[8]),
+                id=int(r[9]),
+            )
+            for r in rows
+        ]
+
+    def sync_totals(self, peer: str) -> dict[str, Any]:
+        with self._transaction(write=False) as s:
+            row = s.fetchone(
+                "SELECT COUNT(*), "
+                "COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(CASE WHEN status = 'partial' THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(items_synced), 0), COALESCE(SUM(conflicts), 0), "
+                "COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0) "
+                "FROM neonpay_sync_runs WHERE peer = ?",
+                (peer,),
+            )
+            last_error = s.fetchone(
+                "SELECT errors FROM neonpay_sync_runs WHERE peer = ? AND status <> 'completed' "
+                "ORDER BY id DESC LIMIT 1",
+                (peer,),
+            )
+        assert row is not None
+        errors = _json.loads(last_error[0]) if last_error else []
+        return {
+            "total": int(row[0]),
+            "completed": int(row[1]),
+            "failed": int(row[2]),
+            "partial": int(row[3]),
+            "items": int(row[4]),
+            "conflicts": int(row[5]),
+            "bytes_sent": int(row[6]),
+            "bytes_received": int(row[7]),
+            "last_error": errors[0] if errors else None,
+        }
+
+    # --- conflicts ------------------------------------------------------------------------
+    def add_conflict(self, peer: str, local: Record, remote: Record) -> int:
+        with self._transaction(write=True) as s:
+            row = s.fetchone(
+                "INSERT INTO neonpay_conflicts (peer, kind, key, local, remote, created_at, "
+                "status) VALUES (?, ?, ?, ?, ?, ?, 'pending') RETURNING id",
+                (
+                    peer,
+                    local.kind,
+                    local.key,
+                    _json.dumps_text(local.to_wire()),
+                    _json.dumps_text(remote.to_wire()),
+                    time.time(),
+                ),
+            )
+        assert row is not None
+        return int(row[0])
+
+    def list_conflicts(self, status: str | None = "pending") -> list[ConflictRow]:
+        sql = (
+            "SELECT id, peer, kind, key, local, remote, created_at, status, resolved_at, "
+            "resolution FROM neonpay_conflicts"
+        )
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            params.append(status)
+        with self._transaction(write=False) as s:
+            rows = s.fetchall(sql + " ORDER BY id", params)
+        return [_conflict_from_row(r) for r in rows]
+
+    def get_conflict(self, conflict_id: int) -> ConflictRow | None:
+        with self._transaction(write=False) as s:
+            row = s.fetchone(
+                "SELECT id, peer, kind, key, local, remote, created_at, status, resolved_at, "
+                "resolution FROM neonpay_conflicts WHERE id = ?",
+                (conflict_id,),
+            )
+        return _conflict_from_row(row) if row else None
+
+    def close_conflict(
+        self, conflict_id: int, status: str, resolution: Mapping[str, Any] | None
+    ) -> None:
+        with self._transaction(write=True) as s:
+            found = s.fetchone("SELECT 1 FROM neonpay_conflicts WHERE id = ?", (conflict_id,))
+            if found is None:
+                raise NotFoundError(f"no conflict with id {conflict_id}")
+            s.execute(
+                "UPDATE neonpay_conflicts SET status = ?, resolved_at = ?, resolution = ? "
+                "WHERE id = ?",
+                (
+                    status,
+                    time.time(),
+                    None if resolution is None else _json.dumps_text(dict(resolution)),
+                    conflict_id,
+                ),
+            )
+
+    # --- replay protection ------------------------------------------------------------------
+    def remember_request_id(self, request_id: str, now: float, horizon: float) -> bool:
+        with self._transaction(write=True) as s:
+            s.execute("DELETE FROM neonpay_request_ids WHERE seen_at < ?", (now - horizon,))
+            row = s.fetchone(
+                "INSERT INTO neonpay_request_ids (id, seen_at) VALUES (?, ?) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                (request_id, now),
+            )
+        return row is not None
+
+    # --- payments --------------------------------------------------------------------------
+    def add_payment(self, payment: PaymentRow) -> bool:
+        with self._transaction(write=True) as s:
+            row = s.fetchone(
+                "INSERT INTO neonpay_payments (charge_id, user_id, stage_id, amount, currency, "
+                "promo_code, payload, created_at, refunded_at, node_id, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (charge_id) DO NOTHING RETURNING charge_id",
+                (
+                    payment.charge_id,
+                    payment.user_id,
+                    payment.stage_id,
+                    payment.amount,
+                    payment.currency,
+                    payment.promo_code,
+                    payment.payload,
+                    payment.created_at or time.time(),
+                    payment.refunded_at,
+                    payment.node_id or self._node_id,
+                    _json.dumps_text(dict(payment.extra)),
+                ),
+            )
+        return row is not None
+
+    def get_payment(self, charge_id: str) -> PaymentRow | None:
+        rows = self._payments("WHERE charge_id = ?", [charge_id])
+        return rows[0] if rows else None
+
+    def mark_refunded(self, charge_id: str, at: float) -> bool:
+        with self._transaction(write=True) as s:
+            row = s.fetchone(
+                "UPDATE neonpay_payments SET refunded_at = ? "
+                "WHERE charge_id = ? AND refunded_at IS NULL RETURNING charge_id",
+                (at, charge_id),
+            )
+        return row is not None
+
+    def list_payments(
+        self,
+        *,
+        user_id: int | None = None,
+        stage_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[PaymentRow]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("user_id = ?", user_id),
+            ("stage_id = ?", stage_id),
+            ("created_at >= ?", since),
+            ("created_at < ?", until),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        tail = " ORDER BY created_at, charge_id"
+        if limit is not None:
+            tail += " LIMIT ?"
+            params.append(limit)
+        return self._payments(where + tail, params)
+
+    def _payments(self, where: str, params: Sequence[Any]) -> list[PaymentRow]:
+        with self._transaction(write=False) as s:
+            rows = s.fetchall(
+                "SELECT charge_id, user_id, stage_id, amount, currency, promo_code, payload, "
+                f"created_at, refunded_at, node_id, extra FROM neonpay_payments {where}",
+                params,
+            )
+        return [
+            PaymentRow(
+                charge_id=r[0],
+                user_id=int(r[1]),
+                stage_id=r[2],
+                amount=int(r[3]),
+                currency=r[4],
+                promo_code=r[5],
+                payload=r[6],
+                created_at=float(r[7]),
+                refunded_at=None if r[8] is None else float(r[8]),
+                node_id=r[9],
+                extra=_json.loads(r[10]),
+            )
+            for r in rows
+        ]
+
+
+class CapacityError(ValidationError):
+    """A create would exceed the number of live records allowed for a kind."""
+
+    def __init__(self, kind: str, limit: int) -> None:
+        super().__init__("id", f"the catalog already holds the maximum of {limit} records",
+                         kind=kind)
+
+
+def _with_seq(record: Record, seq: int) -> Record:
+    return Record(
+        kind=record.kind,
+        key=record.key,
+        fields=record.fields,
+        version=record.version,
+        hlc=record.hlc,
+        field_hlcs=record.field_hlcs,
+        deleted=record.deleted,
+        origin=record.origin,
+        updated_at=record.updated_at,
+        seq=seq,
+        resolution=record.resolution,
+    )
+
+
+def _conflict_from_row(row: Sequence[Any]) -> ConflictRow:
+    return ConflictRow(
+        id=int(row[0]),
+        peer=row[1],
+        kind=row[2],
+        key=row[3],
+        local=record_from_wire(_json.loads(row[4])),
+        remote=record_from_wire(_json.loads(row[5])),
+        created_at=float(row[6]),
+        status=row[7],
+        resolved_at=None if row[8] is None else float(row[8]),
+        resolution=None if row[9] is None else _json.loads(row[9]),
+    )
+
+
+def record_from_wire(data: Mapping[str, Any]) -> Record:
+    """Rebuild a :class:`Record` from :meth:`Record.to_wire` output (trusted input)."""
+    return Record(
+        kind=data["kind"],
+        key=data["key"],
+        fields=data["fields"],
+        version=data["version"],
+        hlc=data["hlc"],
+        field_hlcs=data["field_hlcs"],
+        deleted=bool(data["deleted"]),
+        origin=data.get("origin", ""),
+        updated_at=float(data.get("updated_at", 0.0)),
+        resolution=bool(data.get("resolution", False)),
+    )
+
+
+def _check_node_id(node_id: str) -> None:
+    if not (1 <= len(node_id) <= 64) or not all(c.isalnum() or c in "-_" for c in node_id):
+        raise ConfigurationError(
+            f"node_id must be 1-64 characters of letters, digits, '-' or '_': {node_id!r}"
+        )
+
