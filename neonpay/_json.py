@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = ["dumps", "dumps_text", "loads"]
 
+_orjson: Any
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised only without the sync extra
@@ -20,7 +21,8 @@ except ImportError:  # pragma: no cover - exercised only without the sync extra
 def dumps(value: Any) -> bytes:
     """Encode ``value`` as canonical JSON bytes."""
     if _orjson is not None:
-        return _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS)
+        encoded: bytes = _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS)
+        return encoded
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -53,9 +53,10 @@ class PromoCode:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", normalize_code(self.code))
-        if not isinstance(self.discount_type, DiscountType):
+        kind_of_discount: Any = self.discount_type
+        if not isinstance(kind_of_discount, DiscountType):
             try:
-                object.__setattr__(self, "discount_type", DiscountType(self.discount_type))
+                object.__setattr__(self, "discount_type", DiscountType(kind_of_discount))
             except ValueError as exc:
                 raise ValidationError(
                     "discount_type", "must be 'percentage' or 'fixed_amount'", kind=KIND
@@ -84,8 +85,9 @@ class PromoCode:
             for user_id in ids:
                 v.check_int(user_id, "allowed_user_ids", low=1, kind=KIND)
             object.__setattr__(self, "allowed_user_ids", tuple(sorted(set(ids))))
-        v.check_text(self.description, "description", min_len=0, max_len=v.MAX_DESCRIPTION,
-                     kind=KIND)
+        v.check_text(
+            self.description, "description", min_len=0, max_len=v.MAX_DESCRIPTION, kind=KIND
+        )
         if not isinstance(self.active, bool):
             raise ValidationError("active", "must be true or false", kind=KIND)
 
@@ -160,12 +162,12 @@ def normalize_code(code: Any) -> str:
     """Upper-case and check a promo code string."""
     if not isinstance(code, str):
         raise ValidationError("code", "must be a string", kind=KIND)
-    code = code.strip().upper()
-    if not 3 <= len(code) <= 32 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in code):
-        raise ValidationError(
-            "code", "must be 3-32 characters of A-Z, 0-9, '_' and '-'", kind=KIND
-        )
-    return code
+    text = code.strip().upper()
+    if not 3 <= len(text) <= 32 or not all(
+        c.isascii() and (c.isalnum() or c in "_-") for c in text
+    ):
+        raise ValidationError("code", "must be 3-32 characters of A-Z, 0-9, '_' and '-'", kind=KIND)
+    return text
 
 
 class PromoSystem:
@@ -229,7 +231,8 @@ class PromoSystem:
         unknown = set(changes) - allowed
         if unknown:
             raise ValidationError(
-                sorted(unknown)[0], f"is not a promo code field (fields: {sorted(allowed)})",
+                sorted(unknown)[0],
+                f"is not a promo code field (fields: {sorted(allowed)})",
                 kind=KIND,
             )
         if isinstance(changes.get("discount_type"), DiscountType):

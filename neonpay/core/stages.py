@@ -50,7 +50,8 @@ class PaymentStage:
         v.check_start_parameter(self.start_parameter, kind=KIND)
         if self.provider_token:
             raise ValidationError(
-                "provider_token", "must be empty: Stars invoices use no payment provider",
+                "provider_token",
+                "must be empty: Stars invoices use no payment provider",
                 kind=KIND,
             )
 
@@ -99,16 +100,15 @@ class StageCatalog:
         return PaymentStage.from_fields(record.fields) if record else None
 
     def list(self) -> dict[str, PaymentStage]:
-        return {
-            r.key: PaymentStage.from_fields(r.fields) for r in self._catalog.store.list(KIND)
-        }
+        return {r.key: PaymentStage.from_fields(r.fields) for r in self._catalog.store.list(KIND)}
 
     def update(self, stage_id: str, **changes: Any) -> PaymentStage:
         allowed = {f.name for f in dataclasses.fields(PaymentStage)} - {"provider_token"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValidationError(
-                sorted(unknown)[0], f"is not a payment stage field (fields: {sorted(allowed)})",
+                sorted(unknown)[0],
+                f"is not a payment stage field (fields: {sorted(allowed)})",
                 kind=KIND,
             )
         result: dict[str, Any] = {}

@@ -32,8 +32,13 @@ class TemplateCategory:
     def __post_init__(self) -> None:
         v.check_id(self.id, "categories.id", kind=KIND)
         v.check_text(self.name, "categories.name", max_len=64, kind=KIND)
-        v.check_text(self.description, "categories.description", min_len=0,
-                     max_len=v.MAX_DESCRIPTION, kind=KIND)
+        v.check_text(
+            self.description,
+            "categories.description",
+            min_len=0,
+            max_len=v.MAX_DESCRIPTION,
+            kind=KIND,
+        )
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,13 @@ class TemplateProduct:
         v.check_id(self.id, "products.id", kind=KIND)
         v.check_text(self.name, "products.name", max_len=v.MAX_TITLE, kind=KIND)
         v.check_int(self.price, "products.price", low=1, high=v.DEFAULT_MAX_PRICE, kind=KIND)
-        v.check_text(self.description, "products.description", min_len=0,
-                     max_len=v.MAX_DESCRIPTION, kind=KIND)
+        v.check_text(
+            self.description,
+            "products.description",
+            min_len=0,
+            max_len=v.MAX_DESCRIPTION,
+            kind=KIND,
+        )
         if self.category_id is not None:
             v.check_id(self.category_id, "products.category_id", kind=KIND)
         v.check_url(self.photo_url, "products.photo_url", kind=KIND)
@@ -70,15 +80,15 @@ class Template:
 
     def __post_init__(self) -> None:
         v.check_id(self.name, "name", kind=KIND)
-        v.check_text(self.description, "description", min_len=0, max_len=v.MAX_DESCRIPTION,
-                     kind=KIND)
+        v.check_text(
+            self.description, "description", min_len=0, max_len=v.MAX_DESCRIPTION, kind=KIND
+        )
         object.__setattr__(self, "products", tuple(self.products))
         object.__setattr__(self, "categories", tuple(self.categories))
         if len(self.products) > MAX_PRODUCTS:
             raise ValidationError("products", f"at most {MAX_PRODUCTS} products", kind=KIND)
         if len(self.categories) > MAX_CATEGORIES:
-            raise ValidationError("categories", f"at most {MAX_CATEGORIES} categories",
-                                  kind=KIND)
+            raise ValidationError("categories", f"at most {MAX_CATEGORIES} categories", kind=KIND)
         category_ids = [c.id for c in self.categories]
         if len(set(category_ids)) != len(category_ids):
             raise ValidationError("categories", "category ids must be unique", kind=KIND)
@@ -93,8 +103,9 @@ class Template:
                     kind=KIND,
                 )
         if not isinstance(self.theme, Mapping) or len(self.theme) > MAX_THEME_KEYS:
-            raise ValidationError("theme", f"must map at most {MAX_THEME_KEYS} names to text",
-                                  kind=KIND)
+            raise ValidationError(
+                "theme", f"must map at most {MAX_THEME_KEYS} names to text", kind=KIND
+            )
         for key, value in self.theme.items():
             v.check_id(key, "theme", kind=KIND)
             v.check_text(value, f"theme.{key}", min_len=0, max_len=256, kind=KIND)
@@ -115,8 +126,7 @@ class Template:
                 for p in self.products
             ],
             "categories": [
-                {"id": c.id, "name": c.name, "description": c.description}
-                for c in self.categories
+                {"id": c.id, "name": c.name, "description": c.description} for c in self.categories
             ],
             "theme": dict(self.theme),
         }
@@ -132,8 +142,9 @@ class Template:
                 theme=fields.get("theme", {}),
             )
         except TypeError as exc:
-            raise ValidationError("fields", f"unexpected template structure: {exc}",
-                                  kind=KIND) from exc
+            raise ValidationError(
+                "fields", f"unexpected template structure: {exc}", kind=KIND
+            ) from exc
 
 
 class TemplateManager:
@@ -165,15 +176,17 @@ class TemplateManager:
         return Template.from_fields(name, record.fields) if record else None
 
     def list_templates(self) -> dict[str, Template]:
-        return {r.key: Template.from_fields(r.key, r.fields)
-                for r in self._catalog.store.list(KIND)}
+        return {
+            r.key: Template.from_fields(r.key, r.fields) for r in self._catalog.store.list(KIND)
+        }
 
     def update_template(self, name: str, **changes: Any) -> Template:
         allowed = {"description", "products", "categories", "theme"}
         unknown = set(changes) - allowed
         if unknown:
-            raise ValidationError(sorted(unknown)[0], f"is not a template field ({sorted(allowed)})",
-                                  kind=KIND)
+            raise ValidationError(
+                sorted(unknown)[0], f"is not a template field ({sorted(allowed)})", kind=KIND
+            )
         result: list[Template] = []
 
         def patch(old: Mapping[str, Any] | None) -> Mapping[str, Any]:

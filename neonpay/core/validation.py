@@ -91,15 +91,14 @@ def check_int(
     """A whole number (``True``/``False`` and non-integral floats are refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(field, "must be a whole number", kind=kind)
-    if isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            raise ValidationError(field, "must be a whole number", kind=kind)
-        value = int(value)
-    if low is not None and value < low:
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise ValidationError(field, "must be a whole number", kind=kind)
+    number = int(value)
+    if low is not None and number < low:
         raise ValidationError(field, f"must be at least {low}", kind=kind)
-    if high is not None and value > high:
+    if high is not None and number > high:
         raise ValidationError(field, f"must be at most {high}", kind=kind)
-    return value
+    return number
 
 
 def check_price(value: Any, *, max_price: int = DEFAULT_MAX_PRICE, kind: str | None = None) -> int:
@@ -121,7 +120,9 @@ def check_payload(value: Any, *, kind: str | None = None) -> Any:
     try:
         text = encoded_payload(value)
     except (TypeError, ValueError) as exc:
-        raise ValidationError("payload", "must be a string or JSON-serializable", kind=kind) from exc
+        raise ValidationError(
+            "payload", "must be a string or JSON-serializable", kind=kind
+        ) from exc
     if len(text.encode()) > MAX_PAYLOAD_BYTES:
         raise ValidationError(
             "payload", f"must be at most {MAX_PAYLOAD_BYTES} bytes once encoded", kind=kind
@@ -149,8 +150,9 @@ def check_url(value: Any, field: str, *, kind: str | None = None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_URL:
-        raise ValidationError(field, f"must be an http(s) URL of at most {MAX_URL} characters",
-                              kind=kind)
+        raise ValidationError(
+            field, f"must be an http(s) URL of at most {MAX_URL} characters", kind=kind
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError(field, "must be an absolute http:// or https:// URL", kind=kind)

@@ -18,6 +18,7 @@ them directly. Backends translate their driver's errors into
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ class Record:
 class FeedPage:
     """Latest record states changed after a cursor, in sequence order."""
 
-    records: list[Record]
+    records: builtins.list[Record]
     next_cursor: int
     has_more: bool
 
@@ -204,7 +205,7 @@ class Store(Protocol):
     def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Record]:
         """Current states (tombstones included) of the given keys that exist."""
 
-    def list(self, kind: str, *, include_deleted: bool = False) -> list[Record]:
+    def list(self, kind: str, *, include_deleted: bool = False) -> builtins.list[Record]:
         """Every record of a kind, ordered by key."""
 
     def count(self, kind: str | None = None) -> int:
@@ -224,7 +225,9 @@ class Store(Protocol):
         was absent and stays absent.
         """
 
-    def apply_batch(self, incoming: Sequence[Record], decide: Decide) -> list[ApplyOutcome]:
+    def apply_batch(
+        self, incoming: Sequence[Record], decide: Decide
+    ) -> builtins.list[ApplyOutcome]:
         """Apply remote (or resolved) states in one transaction.
 
         ``decide`` sees each incoming state with ours, under the write lock, and says
@@ -243,7 +246,7 @@ class Store(Protocol):
 
     def changes(
         self, since: int, limit: int, *, kinds: Sequence[str] | None = None
-    ) -> list[Record]:
+    ) -> builtins.list[Record]:
         """Change-log entries after ``since`` in order (every committed change)."""
 
     def last_seq(self) -> int:
@@ -261,10 +264,12 @@ class Store(Protocol):
     def get_cursor(self, peer: str, direction: str) -> Cursor: ...
     def set_cursor(self, peer: str, direction: str, cursor: Cursor) -> None: ...
     def add_sync_run(self, run: SyncRunRow) -> int: ...
-    def list_sync_runs(self, peer: str | None = None, limit: int = 100) -> list[SyncRunRow]: ...
+    def list_sync_runs(
+        self, peer: str | None = None, limit: int = 100
+    ) -> builtins.list[SyncRunRow]: ...
     def sync_totals(self, peer: str) -> dict[str, Any]: ...
     def add_conflict(self, peer: str, local: Record, remote: Record) -> int: ...
-    def list_conflicts(self, status: str | None = "pending") -> list[ConflictRow]: ...
+    def list_conflicts(self, status: str | None = "pending") -> builtins.list[ConflictRow]: ...
     def get_conflict(self, conflict_id: int) -> ConflictRow | None: ...
     def close_conflict(
         self, conflict_id: int, status: str, resolution: Mapping[str, Any] | None
@@ -286,4 +291,4 @@ class Store(Protocol):
         since: float | None = None,
         until: float | None = None,
         limit: int | None = None,
-    ) -> list[PaymentRow]: ...
+    ) -> builtins.list[PaymentRow]: ...

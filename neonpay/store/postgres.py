@@ -43,14 +43,14 @@ class _PostgresSession(Session):
         return sql.replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._conn.execute(self._sql(sql), tuple(params))  # type: ignore[arg-type]
+        self._conn.execute(self._sql(sql), tuple(params))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._conn.cursor() as cur:
-            cur.executemany(self._sql(sql), rows)  # type: ignore[arg-type]
+            cur.executemany(self._sql(sql), rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(self._sql(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+        return self._conn.execute(self._sql(sql), tuple(params)).fetchall()
 
 
 class PostgresStore(SQLStore):

@@ -8,6 +8,7 @@ and change-log logic, sync state, payments — is written once here.
 from __future__ import annotations
 
 import abc
+import builtins
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -50,7 +51,7 @@ class Session(abc.ABC):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
     @abc.abstractmethod
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[tuple[Any, ...]]: ...
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self.fetchall(sql, params)
@@ -98,7 +99,7 @@ def _stamp_fields(
 ) -> dict[str, str]:
     """Field stamps after a local write: changed (or removed) fields get ``stamp``."""
     if old is None:
-        stamps = {name: stamp for name in new}
+        stamps = dict.fromkeys(new, stamp)
         for name in old_stamps:  # a field that existed before the delete stays ordered
             stamps.setdefault(name, stamp)
         return dict(sorted(stamps.items()))
@@ -126,8 +127,9 @@ class SQLStore(abc.ABC):
     def _transaction(self, *, write: bool) -> AbstractContextManager[Session]:
         """A transaction; ``write=True`` takes the write lock at the start."""
 
-    def _lock_migrations(self, session: Session) -> None:
-        """Keep two processes from migrating the same database at once."""
+    def _lock_migrations(self, session: Session) -> None:  # noqa: B027 - optional hook
+        """Keep two processes from migrating the same database at once (SQLite: no-op,
+        ``BEGIN IMMEDIATE`` already serializes)."""
 
     # --- lifecycle ----------------------------------------------------------------------
     def _initialize(self) -> None:
@@ -135,7 +137,8 @@ class SQLStore(abc.ABC):
         with self._transaction(write=True) as s:
             self._lock_migrations(s)
             s.execute(
-                "CREATE TABLE IF NOT EXISTS neonpay_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS neonpay_meta "
+                "(name TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
             row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = 'schema_version'")
             current = int(row[0]) if row else 0
@@ -222,7 +225,7 @@ class SQLStore(abc.ABC):
         return found
 
     @staticmethod
-    def _write_states(s: Session, rows: list[tuple[Any, ...]]) -> None:
+    def _write_states(s: Session, rows: builtins.list[tuple[Any, ...]]) -> None:
         if not rows:
             return
         s.executemany(
@@ -259,7 +262,7 @@ class SQLStore(abc.ABC):
         with self._transaction(write=False) as s:
             return self._select_many(s, kind, keys)
 
-    def list(self, kind: str, *, include_deleted: bool = False) -> list[Record]:
+    def list(self, kind: str, *, include_deleted: bool = False) -> builtins.list[Record]:
         sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_records WHERE kind = ?"
         if not include_deleted:
             sql += " AND deleted = 0"
@@ -322,7 +325,9 @@ class SQLStore(abc.ABC):
             self._save_clock(s, seq, stamp)
             return state
 
-    def apply_batch(self, incoming: Sequence[Record], decide: Decide) -> list[ApplyOutcome]:
+    def apply_batch(
+        self, incoming: Sequence[Record], decide: Decide
+    ) -> builtins.list[ApplyOutcome]:
         if not incoming:
             return []
         outcomes: list[ApplyOutcome] = []
@@ -335,7 +340,7 @@ class SQLStore(abc.ABC):
             for kind, keys in by_kind.items():
                 for key, record in self._select_many(s, kind, keys).items():
                     local[(kind, key)] = record
-            rows: list[tuple[Any, ...]] = []
+            rows: builtins.list[tuple[Any, ...]] = []
             newest = last
             for record in incoming:
                 outcome = decide(record, local.get((record.kind, record.key)))
@@ -375,7 +380,7 @@ class SQLStore(abc.ABC):
             if since >= head:
                 return FeedPage([], since, False)
             sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_records WHERE seq > ? AND seq <= ?"
-            params: list[Any] = [since, head]
+            params: builtins.list[Any] = [since, head]
             if kinds is not None:
                 if not kinds:
                     return FeedPage([], head, False)
@@ -394,9 +399,9 @@ class SQLStore(abc.ABC):
 
     def changes(
         self, since: int, limit: int, *, kinds: Sequence[str] | None = None
-    ) -> list[Record]:
+    ) -> builtins.list[Record]:
         sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_changes WHERE seq > ?"
-        params: list[Any] = [since]
+        params: builtins.list[Any] = [since]
         if kinds is not None:
             sql += f" AND kind IN ({','.join('?' * len(kinds)) or 'NULL'})"
             params.extend(kinds)
@@ -488,12 +493,14 @@ class SQLStore(abc.ABC):
         assert row is not None
         return int(row[0])
 
-    def list_sync_runs(self, peer: str | None = None, limit: int = 100) -> list[SyncRunRow]:
+    def list_sync_runs(
+        self, peer: str | None = None, limit: int = 100
+    ) -> builtins.list[SyncRunRow]:
         sql = (
             "SELECT peer, started_at, finished_at, status, items_synced, conflicts, errors, "
             "bytes_sent, bytes_received, id FROM neonpay_sync_runs"
         )
-        params: list[Any] = []
+        params: builtins.list[Any] = []
         if peer is not None:
             sql += " WHERE peer = ?"
             params.append(peer)
@@ -566,12 +573,12 @@ class SQLStore(abc.ABC):
         assert row is not None
         return int(row[0])
 
-    def list_conflicts(self, status: str | None = "pending") -> list[ConflictRow]:
+    def list_conflicts(self, status: str | None = "pending") -> builtins.list[ConflictRow]:
         sql = (
             "SELECT id, peer, kind, key, local, remote, created_at, status, resolved_at, "
             "resolution FROM neonpay_conflicts"
         )
-        params: list[Any] = []
+        params: builtins.list[Any] = []
         if status is not None:
             sql += " WHERE status = ?"
             params.append(status)
@@ -662,9 +669,9 @@ class SQLStore(abc.ABC):
         since: float | None = None,
         until: float | None = None,
         limit: int | None = None,
-    ) -> list[PaymentRow]:
-        clauses: list[str] = []
-        params: list[Any] = []
+    ) -> builtins.list[PaymentRow]:
+        clauses: builtins.list[str] = []
+        params: builtins.list[Any] = []
         for clause, value in (
             ("user_id = ?", user_id),
             ("stage_id = ?", stage_id),
@@ -681,7 +688,7 @@ class SQLStore(abc.ABC):
             params.append(limit)
         return self._payments(where + tail, params)
 
-    def _payments(self, where: str, params: Sequence[Any]) -> list[PaymentRow]:
+    def _payments(self, where: str, params: Sequence[Any]) -> builtins.list[PaymentRow]:
         with self._transaction(write=False) as s:
             rows = s.fetchall(
                 "SELECT charge_id, user_id, stage_id, amount, currency, promo_code, payload, "
@@ -710,8 +717,9 @@ class CapacityError(ValidationError):
     """A create would exceed the number of live records allowed for a kind."""
 
     def __init__(self, kind: str, limit: int) -> None:
-        super().__init__("id", f"the catalog already holds the maximum of {limit} records",
-                         kind=kind)
+        super().__init__(
+            "id", f"the catalog already holds the maximum of {limit} records", kind=kind
+        )
 
 
 def _with_seq(record: Record, seq: int) -> Record:
@@ -766,4 +774,3 @@ def _check_node_id(node_id: str) -> None:
         raise ConfigurationError(
             f"node_id must be 1-64 characters of letters, digits, '-' or '_': {node_id!r}"
         )
-

@@ -105,4 +105,3 @@ class SQLiteStore(SQLStore):
                 self._conn.close()
             except sqlite3.Error as exc:  # pragma: no cover - closing rarely fails
                 raise StorageError(f"cannot close {self.url}: {exc}") from exc
-
