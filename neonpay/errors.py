@@ -126,7 +126,11 @@ class MissingExtraError(NeonPayError, ImportError):
         super().__init__(f'{what} needs the "{extra}" extra: pip install "neonpay[{extra}]"')
 
 
-_TOKEN_RE = re.compile(r"\b(\d{3,})(:[A-Za-z0-9_-]{2})[A-Za-z0-9_-]{4,}([A-Za-z0-9_-]{2})\b")
+# A bot token: the bot's numeric id, ':', then the secret. The id may follow letters (the
+# Bot API puts tokens in URLs as ``/bot<token>/``), and the secret runs to its last character.
+_TOKEN_RE = re.compile(
+    r"(?<![0-9])(\d{3,})(:[A-Za-z0-9_-]{2})[A-Za-z0-9_-]{4,}([A-Za-z0-9_-]{2})(?![A-Za-z0-9_-])"
+)
 
 
 def mask_token(token: str | None) -> str:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from neonpay import _json
 from neonpay.store.base import Mutation, Record, Store
 
 __all__ = ["Catalog", "ChangeListener"]
@@ -52,6 +53,8 @@ class Catalog:
         def tracked(old: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
             nonlocal changed
             new = change(old)
+            if new is not None:  # compare as stored: a tuple is a list once written
+                new = _json.loads(_json.dumps(dict(new)))
             changed = (new is None) != (old is None) or (
                 new is not None and old is not None and dict(new) != dict(old)
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +77,7 @@ class PromoCode:
         ):
             raise ValidationError("expires_at", "must be a Unix timestamp", kind=KIND)
         if self.allowed_user_ids is not None:
-            ids = tuple(self.allowed_user_ids)
+            ids = _user_ids(self.allowed_user_ids) or ()
             if len(ids) > _MAX_USER_IDS:
                 raise ValidationError(
                     "allowed_user_ids", f"must list at most {_MAX_USER_IDS} users", kind=KIND
@@ -110,12 +110,12 @@ class PromoCode:
         ids = fields.get("allowed_user_ids")
         return cls(
             code=code,
-            discount_type=DiscountType(fields["discount_type"]),
+            discount_type=fields["discount_type"],  # checked in __post_init__
             discount_value=fields["discount_value"],
             max_uses=fields.get("max_uses"),
             expires_at=fields.get("expires_at"),
             min_amount=fields.get("min_amount"),
-            allowed_user_ids=None if ids is None else tuple(ids),
+            allowed_user_ids=_user_ids(ids),
             description=fields.get("description", ""),
             active=fields.get("active", True),
             used_count=used_count,
@@ -201,7 +201,7 @@ class PromoSystem:
             max_uses=max_uses,
             expires_at=expires_at,
             min_amount=min_amount,
-            allowed_user_ids=None if allowed_user_ids is None else tuple(allowed_user_ids),
+            allowed_user_ids=_user_ids(allowed_user_ids),
             description=description,
             active=active,
         )
@@ -309,6 +309,7 @@ class PromoSystem:
     def record_use(self, code: str, count: int = 1) -> int:
         """Count ``count`` uses of ``code`` on this node; returns the network-wide total."""
         key = normalize_code(code)
+        count = v.check_int(count, "count", low=1, kind=USAGE_KIND)  # the counter only grows
         node = self._catalog.store.node_id
 
         def bump(old: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -326,6 +327,15 @@ class PromoSystem:
 
     def _with_usage(self, key: str, fields: Mapping[str, Any]) -> PromoCode:
         return PromoCode.from_fields(key, fields, self.usage(key))
+
+
+def _user_ids(value: Any) -> tuple[int, ...] | None:
+    """``allowed_user_ids`` as a tuple (None stays None); anything but a list is refused."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError("allowed_user_ids", "must be a list of Telegram user ids", kind=KIND)
+    return tuple(value)
 
 
 def _total(counts: Mapping[str, Any]) -> int:

@@ -43,7 +43,7 @@ class PaymentStage:
         v.check_text(self.description, "description", max_len=v.MAX_DESCRIPTION, kind=KIND)
         # The upper bound is the store's to set (NeonPay(max_price=...)); here only the
         # absolute Bot API floor and a generous ceiling are checked.
-        object.__setattr__(self, "price", v.check_int(self.price, "price", low=1, kind=KIND))
+        object.__setattr__(self, "price", v.check_price(self.price, max_price=None, kind=KIND))
         v.check_text(self.label, "label", max_len=v.MAX_TITLE, kind=KIND)
         v.check_url(self.photo_url, "photo_url", kind=KIND)
         v.check_payload(self.payload, kind=KIND)

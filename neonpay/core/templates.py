@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from neonpay.core import validation as v
 from neonpay.errors import NotFoundError, ValidationError
@@ -83,8 +83,10 @@ class Template:
         v.check_text(
             self.description, "description", min_len=0, max_len=v.MAX_DESCRIPTION, kind=KIND
         )
-        object.__setattr__(self, "products", tuple(self.products))
-        object.__setattr__(self, "categories", tuple(self.categories))
+        products = tuple(_item(TemplateProduct, p, "products") for p in self.products)
+        categories = tuple(_item(TemplateCategory, c, "categories") for c in self.categories)
+        object.__setattr__(self, "products", products)
+        object.__setattr__(self, "categories", categories)
         if len(self.products) > MAX_PRODUCTS:
             raise ValidationError("products", f"at most {MAX_PRODUCTS} products", kind=KIND)
         if len(self.categories) > MAX_CATEGORIES:
@@ -145,6 +147,23 @@ class Template:
             raise ValidationError(
                 "fields", f"unexpected template structure: {exc}", kind=KIND
             ) from exc
+
+
+_Item = TypeVar("_Item", TemplateProduct, TemplateCategory)
+
+
+def _item(cls: type[_Item], value: Any, field_name: str) -> _Item:
+    """A product or category given as such or as a mapping of its fields."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return cls(**value)
+        except TypeError as exc:
+            raise ValidationError(field_name, f"unexpected fields: {exc}", kind=KIND) from exc
+    raise ValidationError(
+        field_name, f"must be {cls.__name__} objects or mappings of their fields", kind=KIND
+    )
 
 
 class TemplateManager:

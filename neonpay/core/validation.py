@@ -101,8 +101,12 @@ def check_int(
     return number
 
 
-def check_price(value: Any, *, max_price: int = DEFAULT_MAX_PRICE, kind: str | None = None) -> int:
-    """A price in whole Stars, 1 to ``max_price``."""
+def check_price(
+    value: Any, *, max_price: int | None = DEFAULT_MAX_PRICE, kind: str | None = None
+) -> int:
+    """A price in whole Stars (an ``int``, not a float), 1 to ``max_price`` (None: no cap)."""
+    if isinstance(value, float):
+        raise ValidationError("price", "must be a whole number of Stars (an int)", kind=kind)
     return check_int(value, "price", low=1, high=max_price, kind=kind)
 
 

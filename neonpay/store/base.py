@@ -242,15 +242,37 @@ class Store(Protocol):
         kinds: Sequence[str] | None = None,
         exclude_received_from: str | None = None,
     ) -> FeedPage:
-        """Latest states of records changed after ``since``, at most ``limit``."""
+        """Latest states of records changed after ``since``, at most ``limit``.
+
+        Raises:
+            ValidationError: ``limit`` is below 1.
+        """
+
+    def count_feed(
+        self,
+        since: int,
+        *,
+        kinds: Sequence[str] | None = None,
+        exclude_received_from: str | None = None,
+    ) -> int:
+        """How many records :meth:`feed` would return after ``since`` (all pages): the
+        changes not yet delivered to a peer whose cursor is ``since``."""
 
     def changes(
         self, since: int, limit: int, *, kinds: Sequence[str] | None = None
     ) -> builtins.list[Record]:
-        """Change-log entries after ``since`` in order (every committed change)."""
+        """Change-log entries after ``since`` in order (every committed change).
+
+        Raises:
+            ValidationError: ``limit`` is below 1.
+        """
 
     def last_seq(self) -> int:
         """The sequence number of the newest change-log entry (0 if none)."""
+
+    def last_hlc(self) -> str:
+        """The latest clock stamp this store issued or received (``""`` if none), so that
+        a stamp taken outside :meth:`mutate` can come after it."""
 
     # --- metadata ------------------------------------------------------------------
     def get_meta(self, name: str) -> str | None: ...

@@ -115,6 +115,8 @@ class SQLStore(abc.ABC):
 
     _autoid = "INTEGER PRIMARY KEY AUTOINCREMENT"
     _for_update = ""
+    #: How to order by key: by code point, whatever the database's collation.
+    _key_order = "key"
 
     def __init__(self, url: str, node_id: str | None = None) -> None:
         self._url = url
@@ -267,7 +269,7 @@ class SQLStore(abc.ABC):
         if not include_deleted:
             sql += " AND deleted = 0"
         with self._transaction(write=False) as s:
-            rows = s.fetchall(sql + " ORDER BY key", (kind,))
+            rows = s.fetchall(f"{sql} ORDER BY {self._key_order}", (kind,))
         return [_record_from_row(row) for row in rows]
 
     def count(self, kind: str | None = None) -> int:
@@ -288,6 +290,9 @@ class SQLStore(abc.ABC):
             current = self._select_many(s, kind, [key]).get(key)
             old = None if current is None or current.deleted else current.fields
             new = change(old)
+            if new is not None:
+                # Compare and return the fields as they are stored (a tuple is a list).
+                new = _json.loads(_json.dumps(dict(new)))
             if old is None and new is not None and max_live is not None:
                 row = s.fetchone(
                     "SELECT COUNT(*) FROM neonpay_records WHERE kind = ? AND deleted = 0", (kind,)
@@ -344,6 +349,9 @@ class SQLStore(abc.ABC):
             newest = last
             for record in incoming:
                 outcome = decide(record, local.get((record.kind, record.key)))
+                if outcome.outcome is not Outcome.REJECTED:
+                    # An HLC moves past every stamp it receives, applied or not.
+                    newest = _later(newest, record.hlc)
                 if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
                     seq += 1
                     state = _with_seq(outcome.state, seq)
@@ -363,6 +371,7 @@ class SQLStore(abc.ABC):
                 outcomes.append(outcome)
             if rows:
                 self._write_states(s, rows)
+            if rows or newest != last:
                 self._save_clock(s, seq, newest)
         return outcomes
 
@@ -374,6 +383,7 @@ class SQLStore(abc.ABC):
         kinds: Sequence[str] | None = None,
         exclude_received_from: str | None = None,
     ) -> FeedPage:
+        _check_limit(limit)
         with self._transaction(write=False) as s:
             row = s.fetchone("SELECT seq FROM neonpay_clock WHERE id = 1")
             head = int(row[0]) if row else 0
@@ -397,9 +407,31 @@ class SQLStore(abc.ABC):
             return FeedPage(records, records[-1].seq, True)
         return FeedPage(records, head, False)
 
+    def count_feed(
+        self,
+        since: int,
+        *,
+        kinds: Sequence[str] | None = None,
+        exclude_received_from: str | None = None,
+    ) -> int:
+        sql = "SELECT COUNT(*) FROM neonpay_records WHERE seq > ?"
+        params: builtins.list[Any] = [since]
+        if kinds is not None:
+            if not kinds:
+                return 0
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        if exclude_received_from is not None:
+            sql += " AND (received_from IS NULL OR received_from <> ?)"
+            params.append(exclude_received_from)
+        with self._transaction(write=False) as s:
+            row = s.fetchone(sql, params)
+        return int(row[0]) if row else 0
+
     def changes(
         self, since: int, limit: int, *, kinds: Sequence[str] | None = None
     ) -> builtins.list[Record]:
+        _check_limit(limit)
         sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_changes WHERE seq > ?"
         params: builtins.list[Any] = [since]
         if kinds is not None:
@@ -415,6 +447,11 @@ class SQLStore(abc.ABC):
         with self._transaction(write=False) as s:
             row = s.fetchone("SELECT seq FROM neonpay_clock WHERE id = 1")
         return int(row[0]) if row else 0
+
+    def last_hlc(self) -> str:
+        with self._transaction(write=False) as s:
+            row = s.fetchone("SELECT hlc FROM neonpay_clock WHERE id = 1")
+        return str(row[0]) if row and row[0] else ""
 
     # --- metadata ------------------------------------------------------------------------
     def get_meta(self, name: str) -> str | None:
@@ -722,6 +759,20 @@ class CapacityError(ValidationError):
         )
 
 
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError("limit", f"must be a whole number of at least 1, not {limit!r}")
+
+
+def _later(current: HLC | None, stamp: str) -> HLC | None:
+    """The later of ``current`` and the encoded ``stamp`` (ignored when malformed)."""
+    try:
+        seen = HLC.decode(stamp)
+    except (ValueError, TypeError, AttributeError):
+        return current
+    return seen if current is None or seen > current else current
+
+
 def _with_seq(record: Record, seq: int) -> Record:
     return Record(
         kind=record.kind,
@@ -770,7 +821,9 @@ def record_from_wire(data: Mapping[str, Any]) -> Record:
 
 
 def _check_node_id(node_id: str) -> None:
-    if not (1 <= len(node_id) <= 64) or not all(c.isalnum() or c in "-_" for c in node_id):
+    if not (1 <= len(node_id) <= 64) or not all(
+        c.isascii() and (c.isalnum() or c in "-_") for c in node_id
+    ):
         raise ConfigurationError(
             f"node_id must be 1-64 characters of letters, digits, '-' or '_': {node_id!r}"
         )

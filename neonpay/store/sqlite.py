@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,17 +62,33 @@ class SQLiteStore(SQLStore):
                 check_same_thread=False,
                 timeout=busy_timeout,
             )
+        except (sqlite3.Error, OSError) as exc:
+            raise ConfigurationError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(time.monotonic() + busy_timeout)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.Error as exc:
+            self._conn.close()
             raise ConfigurationError(f"cannot open SQLite database {self.path}: {exc}") from exc
         try:
             self._initialize()
         except BaseException:
             self._conn.close()
             raise
+
+    def _enable_wal(self, deadline: float) -> None:
+        # Switching a new file to WAL needs an exclusive lock and SQLite does not wait for
+        # it (no busy handler), so processes opening a fresh file together retry here.
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.005)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Session]:
