@@ -9,7 +9,7 @@ The public API (the names promised by the multi-bot sync specification)::
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neonpay._version import __version__
 from neonpay.core import (
@@ -39,8 +39,16 @@ from neonpay.errors import (
     ValidationError,
 )
 
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load lazily
+    from neonpay.sync.config import BotSyncConfig, ConflictResolution, SyncDirection
+    from neonpay.sync.conflicts import SyncConflict
+    from neonpay.sync.manager import SyncManager as BotSyncManager
+    from neonpay.sync.multi import MultiBotSyncManager
+    from neonpay.sync.results import SyncResult, SyncStatus
+
 __all__ = [
     "BotSyncConfig",
+    "BotSyncManager",
     "ConfigurationError",
     "ConflictError",
     "ConflictResolution",
@@ -58,8 +66,11 @@ __all__ = [
     "PromoSystem",
     "SignatureError",
     "StorageError",
+    "SyncConflict",
     "SyncDirection",
     "SyncError",
+    "SyncResult",
+    "SyncStatus",
     "Template",
     "TemplateCategory",
     "TemplateManager",
@@ -76,10 +87,18 @@ _LAZY = {
     "BotSyncConfig": "neonpay.sync.config",
     "SyncDirection": "neonpay.sync.config",
     "ConflictResolution": "neonpay.sync.config",
+    "SyncConflict": "neonpay.sync.conflicts",
+    "SyncResult": "neonpay.sync.results",
+    "SyncStatus": "neonpay.sync.results",
 }
+# Names neonpay 2.x exported under another name.
+_RENAMED = {"BotSyncManager": ("neonpay.sync.manager", "SyncManager")}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        module_name, attribute = _RENAMED[name]
+        return getattr(importlib.import_module(module_name), attribute)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neonpay' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import types
@@ -14,14 +13,10 @@ import neonpay
 
 SYNC_MODULES = ("neonpay.sync.multi", "neonpay.sync.config")
 SYNC_NAMES = {"MultiBotSyncManager", "BotSyncConfig", "SyncDirection", "ConflictResolution"}
-sync_missing = [m for m in SYNC_MODULES if importlib.util.find_spec(m) is None]
-needs_sync = pytest.mark.skipif(
-    bool(sync_missing),
-    reason=f"the sync layer is not written yet (missing {', '.join(sync_missing)})",
-)
+# Sync names neonpay 2.x also exported from the package (BotSyncManager is SyncManager).
+COMPAT_SYNC_NAMES = {"BotSyncManager", "SyncConflict", "SyncResult", "SyncStatus"}
 
 
-@needs_sync
 def test_the_spec_imports() -> None:
     from neonpay import (
         BotSyncConfig,
@@ -43,7 +38,6 @@ def test_the_spec_imports() -> None:
     }
 
 
-@needs_sync
 def test_every_name_in_all_imports() -> None:
     namespace: dict[str, object] = {}
     exec("from neonpay import *", namespace)  # noqa: S102 - the star import is the test
@@ -67,7 +61,7 @@ def test_all_matches_what_the_package_exposes() -> None:
         and not isinstance(value, types.ModuleType)
         and getattr(value, "__module__", "").startswith("neonpay")
     }
-    assert own | SYNC_NAMES | {"__version__"} == set(neonpay.__all__)
+    assert own | SYNC_NAMES | COMPAT_SYNC_NAMES | {"__version__"} == set(neonpay.__all__)
     assert dir(neonpay) == sorted(neonpay.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         neonpay.Nope  # noqa: B018 - the lookup is the test

@@ -7,11 +7,42 @@ so that the store can use :mod:`neonpay.sync.clock` without importing the engine
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__: list[str] = []
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load lazily
+    from neonpay.sync.config import BotSyncConfig, ConflictResolution, SyncDirection
+    from neonpay.sync.conflicts import ConflictResolver, SyncConflict
+    from neonpay.sync.manager import SyncManager
+    from neonpay.sync.multi import MultiBotSyncManager
+    from neonpay.sync.results import SyncResult, SyncStatus
 
-_LAZY: dict[str, str] = {}
+# The names of the spec: ``from neonpay.sync import SyncManager, ConflictResolver,
+# SyncStatus``, and the sync names it exports from ``neonpay`` itself. The rest of the
+# engine is imported from its modules (``neonpay.sync.results.SyncResult``,
+# ``neonpay.sync.local.LocalTransport``, ``neonpay.sync.service.SyncService`` ...).
+__all__ = [
+    "BotSyncConfig",
+    "ConflictResolution",
+    "ConflictResolver",
+    "MultiBotSyncManager",
+    "SyncDirection",
+    "SyncConflict",
+    "SyncManager",
+    "SyncResult",
+    "SyncStatus",
+]
+
+_LAZY: dict[str, str] = {
+    "BotSyncConfig": "neonpay.sync.config",
+    "ConflictResolution": "neonpay.sync.config",
+    "ConflictResolver": "neonpay.sync.conflicts",
+    "MultiBotSyncManager": "neonpay.sync.multi",
+    "SyncDirection": "neonpay.sync.config",
+    "SyncManager": "neonpay.sync.manager",
+    "SyncStatus": "neonpay.sync.results",
+    "SyncResult": "neonpay.sync.results",
+    "SyncConflict": "neonpay.sync.conflicts",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,198 @@
+"""Automatic sync: one loop per peer with ``auto_sync=True``.
+
+Each loop syncs at once, then every ``sync_interval_minutes``; a local change (a change
+listener on the bot) wakes the loops of push-capable peers, which push after a short
+debounce, so a burst of writes travels in one request. A failed sync is logged and
+recorded like any other and never ends its loop. Loops are tasks kept in a set,
+cancelled and awaited on :meth:`AutoSyncScheduler.stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from neonpay.store.base import Record
+from neonpay.sync.config import BotSyncConfig
+from neonpay.sync.propagation import current_sender
+from neonpay.sync.results import SyncResult
+
+if TYPE_CHECKING:
+    from neonpay.core.neonpay import NeonPay
+
+__all__ = ["DEFAULT_DEBOUNCE", "AutoSyncScheduler"]
+
+logger = logging.getLogger("neonpay.sync")
+
+#: Seconds a woken loop waits for more local changes before it pushes.
+DEFAULT_DEBOUNCE = 0.05
+
+#: Runs one sync with the named peer: ``full=True`` both ways, else a push only.
+SyncRunner = Callable[[str, bool], Awaitable[SyncResult]]
+#: The node id of a named peer, when known.
+NodeLookup = Callable[[str], "str | None"]
+
+
+@dataclass
+class _Loop:
+    config: BotSyncConfig
+    wake: asyncio.Event
+    task: asyncio.Task[None] | None = None
+
+
+class AutoSyncScheduler:
+    """Runs the automatic sync loops of a set of peers.
+
+    Args:
+        neonpay: the bot whose local changes wake the loops.
+        run: runs one sync with a peer (see ``SyncRunner``).
+        peer_node: the node id of a peer, so a change that came from that peer does not
+            wake its own loop.
+        debounce: seconds to wait after a wake-up before pushing.
+    """
+
+    def __init__(
+        self,
+        neonpay: NeonPay,
+        run: SyncRunner,
+        *,
+        peer_node: NodeLookup | None = None,
+        debounce: float = DEFAULT_DEBOUNCE,
+    ) -> None:
+        self._neonpay = neonpay
+        self._run = run
+        self._peer_node = peer_node
+        self.debounce = debounce
+        self._loops: dict[str, _Loop] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
+
+    @property
+    def running(self) -> bool:
+        """Whether any loop is running."""
+        return bool(self._tasks)
+
+    @property
+    def peers(self) -> list[str]:
+        """The names of the peers with a running loop."""
+        return sorted(self._loops)
+
+    async def start(self, configs: Iterable[BotSyncConfig]) -> None:
+        """Start a loop for each config with ``auto_sync=True`` (others are ignored);
+        peers that already have a loop keep it."""
+        self._loop = asyncio.get_running_loop()
+        self._started = True
+        self._neonpay.add_change_listener(self._on_change)
+        for config in configs:
+            if config.auto_sync and config.name not in self._loops:
+                self._spawn(config)
+
+    def _spawn(self, config: BotSyncConfig) -> None:
+        loop = _Loop(config, asyncio.Event())
+        task = asyncio.create_task(self._forever(loop), name=f"neonpay-sync:{config.name}")
+        loop.task = task
+        self._loops[config.name] = loop
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def cancel_peer(self, name: str) -> None:
+        """Cancel the loop of one peer, if it runs (:meth:`stop` waits for it to end)."""
+        loop = self._loops.pop(name, None)
+        if loop is not None and loop.task is not None:
+            loop.task.cancel()
+
+    def update_peer(self, config: BotSyncConfig) -> None:
+        """Restart the loop of a peer whose config changed (or start it, or stop it, as
+        ``auto_sync`` now says), when the scheduler runs inside a running event loop."""
+        if not self._started:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is not self._loop:
+            return
+        self.cancel_peer(config.name)
+        if config.auto_sync:
+            self._spawn(config)
+
+    async def stop(self) -> None:
+        """Cancel every loop and wait for them to end. Idempotent."""
+        self._started = False
+        self._neonpay.remove_change_listener(self._on_change)
+        self._loops.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self, name: str) -> None:
+        """Ask the loop of ``name`` to push now (after the debounce). Thread-safe."""
+        loop = self._loops.get(name)
+        if loop is None or self._loop is None or self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(loop.wake.set)
+
+    def _on_change(self, record: Record) -> None:
+        """A change listener: wake the push-capable peers that want this kind."""
+        sender = current_sender()
+        for name, loop in list(self._loops.items()):
+            config = loop.config
+            if not config.direction.pushes or record.kind not in config.kinds:
+                continue
+            if (
+                sender is not None
+                and self._peer_node is not None
+                and (self._peer_node(name) == sender)
+            ):
+                continue
+            self.wake(name)
+
+    async def _forever(self, loop: _Loop) -> None:
+        config = loop.config
+        interval = config.sync_interval_seconds
+        clock = asyncio.get_running_loop().time
+        next_full = clock()
+        while True:
+            loop.wake.clear()
+            full = clock() >= next_full or not config.direction.pushes
+            if full:
+                next_full = clock() + interval
+            try:
+                await self._run(config.name, full)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed sync never ends the loop
+                logger.exception("automatic sync with %r failed", config.name)
+            if not await _woken(loop.wake, max(0.0, next_full - clock())):
+                continue
+            if self.debounce > 0:
+                await asyncio.sleep(self.debounce)
+
+
+async def _woken(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set (True) or ``timeout`` seconds pass (False).
+
+    Unlike ``asyncio.wait_for`` on Python 3.10/3.11, this never swallows a cancellation
+    that arrives just as the event is set, so stopping a loop always stops it.
+    """
+    timed_out = False
+
+    def expire() -> None:
+        nonlocal timed_out
+        timed_out = True
+        event.set()
+
+    handle = asyncio.get_running_loop().call_later(timeout, expire)
+    try:
+        await event.wait()
+    finally:
+        handle.cancel()
+    return not timed_out

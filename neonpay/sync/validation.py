@@ -1,0 +1,190 @@
+"""Checks on record states that come from another node (or from a person resolving a
+conflict): the metadata must be well formed and the fields must pass the same domain
+rules as a local write. A peer can send garbage; it never reaches the store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from neonpay import _json
+from neonpay.core import validation as v
+from neonpay.core.promotions import PromoCode, normalize_code
+from neonpay.core.settings import check_setting
+from neonpay.core.templates import Template
+from neonpay.errors import ValidationError
+from neonpay.store.base import KINDS, Record
+from neonpay.sync.clock import HLC
+
+if TYPE_CHECKING:
+    from neonpay.core.neonpay import NeonPay
+
+__all__ = ["RecordCheck"]
+
+_MAX_NODES = 1000
+_MAX_NODE_ID = 64
+_MAX_COUNTER = 2**53
+
+
+def _node_id_ok(node: Any) -> bool:
+    return (
+        isinstance(node, str)
+        and 1 <= len(node) <= _MAX_NODE_ID
+        and all(c.isalnum() or c in "-_" for c in node)
+    )
+
+
+def _stamp(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a clock stamp string")
+    try:
+        stamp = HLC.decode(value)
+    except ValueError as exc:
+        raise ValidationError(field, "must be a clock stamp WWWWWWWWWWWWWWW.CCCCCC.node") from exc
+    if not _node_id_ok(stamp.node_id) or stamp.encode() != value:
+        raise ValidationError(field, "must be a clock stamp WWWWWWWWWWWWWWW.CCCCCC.node")
+    return value
+
+
+def _count(value: Any, field: str, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < _MAX_COUNTER:
+        raise ValidationError(field, f"must be a whole number from {low}")
+    return value
+
+
+class RecordCheck:
+    """Validates record states for one node (its limits, e.g. the highest price)."""
+
+    def __init__(self, neonpay: NeonPay) -> None:
+        self._neonpay = neonpay
+
+    # --- fields ------------------------------------------------------------------------
+    def normalized_fields(self, kind: str, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical fields of a live record of ``kind``.
+
+        Raises:
+            ValidationError: a field breaks a rule, or the key is not valid for the kind.
+        """
+        if not isinstance(fields, Mapping):
+            raise ValidationError("fields", "must be an object", kind=kind)
+        try:
+            return self._normalized(kind, key, fields)
+        except ValidationError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise ValidationError("fields", f"malformed: {exc}", kind=kind) from exc
+
+    def _normalized(self, kind: str, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        if kind == "payment_stage":
+            return self._neonpay.stages.validate(key, fields)
+        if kind == "promo_code":
+            if normalize_code(key) != key:
+                raise ValidationError("code", "must be upper-case", kind=kind)
+            if "discount_type" not in fields or "discount_value" not in fields:
+                raise ValidationError("fields", "need discount_type and discount_value", kind=kind)
+            return PromoCode.from_fields(key, fields).to_fields()
+        if kind == "template":
+            return Template.from_fields(key, fields).to_fields()
+        if kind == "setting":
+            if set(fields) != {"value"}:
+                raise ValidationError("fields", "a setting has exactly one field, value", kind=kind)
+            return {"value": check_setting(key, fields["value"])}
+        if kind == "promo_usage":
+            if normalize_code(key) != key:
+                raise ValidationError("code", "must be upper-case", kind=kind)
+            if len(fields) > _MAX_NODES:
+                raise ValidationError("fields", f"at most {_MAX_NODES} nodes", kind=kind)
+            counts: dict[str, int] = {}
+            for node, count in fields.items():
+                if not _node_id_ok(node):
+                    raise ValidationError("fields", "keys must be node ids", kind=kind)
+                counts[node] = _count(count, "fields", low=0)
+            return counts
+        raise ValidationError("kind", f"must be one of {', '.join(KINDS)}")
+
+    def check_fields(self, kind: str, key: str, fields: Mapping[str, Any]) -> None:
+        """Raise ValidationError unless ``fields`` are valid and already canonical."""
+        normalized = self.normalized_fields(kind, key, fields)
+        try:
+            canonical = _json.dumps(dict(fields))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError("fields", "must be JSON values", kind=kind) from exc
+        if _json.dumps(normalized) != canonical:
+            extra = sorted(set(fields) - set(normalized))
+            detail = f"unknown fields {extra}" if extra else "fields are not in canonical form"
+            raise ValidationError("fields", detail, kind=kind)
+
+    # --- whole states --------------------------------------------------------------------
+    def check(self, record: Any) -> Record:
+        """Check a whole state from elsewhere and return it (with plain dicts).
+
+        Raises:
+            ValidationError: what is wrong, naming the field.
+        """
+        if not isinstance(record, Record):
+            raise ValidationError("record", "must be a record state")
+        kind = record.kind
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ValidationError("kind", f"must be one of {', '.join(KINDS)}")
+        key = record.key
+        if not isinstance(key, str):
+            raise ValidationError("key", "must be a string", kind=kind)
+        if kind in ("promo_code", "promo_usage"):
+            if normalize_code(key) != key:
+                raise ValidationError("key", "must be an upper-case promo code", kind=kind)
+        else:
+            v.check_id(key, "key", kind=kind)
+        version = record.version
+        if not isinstance(version, Mapping) or not 1 <= len(version) <= _MAX_NODES:
+            raise ValidationError("version", "must map 1 or more node ids to counters", kind=kind)
+        for node, counter in version.items():
+            if not _node_id_ok(node):
+                raise ValidationError("version", f"{node!r} is not a node id", kind=kind)
+            _count(counter, "version", low=1)
+        hlc = _stamp(record.hlc, "hlc")
+        stamps = record.field_hlcs
+        if not isinstance(stamps, Mapping) or len(stamps) > 10_000:
+            raise ValidationError("field_hlcs", "must map field names to stamps", kind=kind)
+        for name, stamp in stamps.items():
+            if not isinstance(name, str) or len(name) > 64:
+                raise ValidationError("field_hlcs", "field names must be short strings", kind=kind)
+            if _stamp(stamp, "field_hlcs") > hlc:
+                raise ValidationError(
+                    "field_hlcs", "a field stamp is after the record's", kind=kind
+                )
+        for flag in ("deleted", "resolution"):
+            if not isinstance(getattr(record, flag), bool):
+                raise ValidationError(flag, "must be true or false", kind=kind)
+        if not isinstance(record.origin, str) or len(record.origin) > _MAX_NODE_ID:
+            raise ValidationError("origin", "must be a node id", kind=kind)
+        updated = record.updated_at
+        if (
+            isinstance(updated, bool)
+            or not isinstance(updated, (int, float))
+            or not math.isfinite(updated)
+        ):
+            raise ValidationError("updated_at", "must be a Unix time", kind=kind)
+        fields = record.fields
+        if not isinstance(fields, Mapping):
+            raise ValidationError("fields", "must be an object", kind=kind)
+        if record.deleted:
+            if fields:
+                raise ValidationError("fields", "a deleted record has no fields", kind=kind)
+            if kind == "promo_usage":
+                raise ValidationError("deleted", "usage counters are never deleted", kind=kind)
+        else:
+            self.check_fields(kind, key, fields)
+        return Record(
+            kind=kind,
+            key=key,
+            fields=dict(fields),
+            version=dict(version),
+            hlc=hlc,
+            field_hlcs=dict(stamps),
+            deleted=record.deleted,
+            origin=record.origin,
+            updated_at=float(updated),
+            resolution=record.resolution,
+        )
