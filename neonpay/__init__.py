@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from neonpay._version import __version__
 from neonpay.core import (
+    BotAPIError,
+    BotLibrary,
     DiscountType,
     NeonPay,
     NeonPayCore,
+    Payment,
+    PaymentHistory,
+    PaymentResult,
     PaymentStage,
+    PaymentStatus,
+    PaymentTotal,
     PromoCode,
     PromoSystem,
     Template,
@@ -34,6 +41,7 @@ from neonpay.errors import (
     PeerRejected,
     PeerUnreachable,
     SignatureError,
+    StarsPaymentError,
     StorageError,
     SyncError,
     ValidationError,
@@ -47,6 +55,10 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load laz
     from neonpay.sync.results import SyncResult, SyncStatus
 
 __all__ = [
+    "AiogramAdapter",
+    "BotAPIAdapter",
+    "BotAPIError",
+    "BotLibrary",
     "BotSyncConfig",
     "BotSyncManager",
     "ConfigurationError",
@@ -58,19 +70,29 @@ __all__ = [
     "NeonPayCore",
     "NeonPayError",
     "NotFoundError",
+    "Payment",
     "PaymentError",
+    "PaymentHistory",
+    "PaymentResult",
     "PaymentStage",
+    "PaymentStatus",
+    "PaymentTotal",
     "PeerRejected",
     "PeerUnreachable",
     "PromoCode",
     "PromoSystem",
+    "PyrogramAdapter",
+    "PythonTelegramBotAdapter",
+    "RawAPIAdapter",
     "SignatureError",
+    "StarsPaymentError",
     "StorageError",
     "SyncConflict",
     "SyncDirection",
     "SyncError",
     "SyncResult",
     "SyncStatus",
+    "TelebotAdapter",
     "Template",
     "TemplateCategory",
     "TemplateManager",
@@ -91,6 +113,20 @@ _LAZY = {
     "SyncResult": "neonpay.sync.results",
     "SyncStatus": "neonpay.sync.results",
 }
+# The 2.x adapter classes, loaded only when asked for (they import their framework).
+_LAZY.update(
+    dict.fromkeys(
+        (
+            "AiogramAdapter",
+            "BotAPIAdapter",
+            "PyrogramAdapter",
+            "PythonTelegramBotAdapter",
+            "RawAPIAdapter",
+            "TelebotAdapter",
+        ),
+        "neonpay.adapters",
+    )
+)
 # Names neonpay 2.x exported under another name.
 _RENAMED = {"BotSyncManager": ("neonpay.sync.manager", "SyncManager")}
 

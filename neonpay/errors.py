@@ -39,6 +39,7 @@ __all__ = [
     "ReplayedRequest",
     "SignatureError",
     "StaleTimestamp",
+    "StarsPaymentError",
     "StorageError",
     "SyncError",
     "ValidationError",
@@ -116,6 +117,10 @@ class ReplayedRequest(SignatureError):
 
 class PaymentError(NeonPayError):
     """An invoice, pre-checkout answer or refund failed."""
+
+
+#: The name neonpay 2.x used for payment errors.
+StarsPaymentError = PaymentError
 
 
 class MissingExtraError(NeonPayError, ImportError):

@@ -6,7 +6,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from neonpay.core import validation as v
+from neonpay.core.cashier import Cashier, PaymentCallback
 from neonpay.core.catalog import Catalog, ChangeListener
+from neonpay.core.gateway import PaymentGateway
+from neonpay.core.invoices import DEFAULT_INVOICE_MAX_AGE, DEFAULT_LINK_MAX_AGE
+from neonpay.core.payments import Payment, PaymentHistory
 from neonpay.core.promotions import DiscountType, PromoCode, PromoSystem
 from neonpay.core.settings import SettingsManager
 from neonpay.core.stages import PaymentStage, StageCatalog
@@ -38,6 +42,8 @@ class NeonPay:
         templates: templates (:class:`~neonpay.core.templates.TemplateManager`).
         settings: settings (:class:`~neonpay.core.settings.SettingsManager`).
         adapter: the bot framework adapter, or None for catalog-only use.
+        payments: the recorded payments (:class:`~neonpay.core.payments.PaymentHistory`).
+        cashier: the payment path (:class:`~neonpay.core.cashier.Cashier`).
     """
 
     def __init__(
@@ -50,6 +56,8 @@ class NeonPay:
         max_stages: int = DEFAULT_MAX_STAGES,
         max_price: int = v.DEFAULT_MAX_PRICE,
         owns_store: bool = False,
+        invoice_max_age: float = DEFAULT_INVOICE_MAX_AGE,
+        link_max_age: float | None = DEFAULT_LINK_MAX_AGE,
     ) -> None:
         if isinstance(max_stages, bool) or not isinstance(max_stages, int) or max_stages < 1:
             raise ConfigurationError(f"max_stages must be a positive whole number: {max_stages!r}")
@@ -57,7 +65,6 @@ class NeonPay:
             raise ConfigurationError(f"max_price must be a positive whole number: {max_price!r}")
         self.store = store
         self.catalog = Catalog(store)
-        self.adapter = adapter
         self.enable_logging = enable_logging
         self._thank_you_message = thank_you_message
         self._owns_store = owns_store
@@ -66,8 +73,29 @@ class NeonPay:
         self.promotions = PromoSystem(self.catalog)
         self.templates = TemplateManager(self.catalog)
         self.settings = SettingsManager(self.catalog)
+        self.cashier = Cashier(
+            store,
+            self.stages,
+            self.promotions,
+            thank_you=lambda: self.thank_you_message,
+            invoice_max_age=invoice_max_age,
+            link_max_age=link_max_age,
+        )
+        self.payments: PaymentHistory = self.cashier.history
+        self._adapter: Any = None
+        self.adapter = adapter
 
     # --- identity and lifecycle ----------------------------------------------------------
+    @property
+    def adapter(self) -> Any:
+        """The bot framework adapter (a :class:`~neonpay.core.gateway.PaymentGateway`)."""
+        return self._adapter
+
+    @adapter.setter
+    def adapter(self, value: Any) -> None:
+        self._adapter = value
+        self.cashier.gateway = value if isinstance(value, PaymentGateway) else None
+
     @property
     def node_id(self) -> str:
         """This store's stable identity."""
@@ -164,6 +192,95 @@ class NeonPay:
     def remove_payment_stage(self, stage_id: str) -> bool:
         """Delete a stage (the delete syncs to peers); False when it did not exist."""
         return self.stages.remove(stage_id)
+
+    # --- selling (the neonpay 2.x names plus invoice links and refunds) -----------------
+    async def setup(self) -> None:
+        """Prepare the payment path (creates the store's invoice secret). Idempotent.
+
+        The adapter's handlers are registered by :func:`~neonpay.create_neonpay` already;
+        this exists for neonpay 2.x code that awaits it.
+
+        Raises:
+            StorageError: the store failed.
+        """
+        self.cashier.signer()
+
+    def on_payment(self, callback: PaymentCallback) -> PaymentCallback:
+        """Call ``callback(result: PaymentResult)`` once per new successful payment.
+
+        Plain functions and coroutine functions both work; usable as a decorator.
+
+        Raises:
+            ConfigurationError: ``callback`` is not callable.
+        """
+        return self.cashier.on_payment(callback)
+
+    def on_refund(self, callback: PaymentCallback) -> PaymentCallback:
+        """Call ``callback(result)`` (status ``REFUNDED``) once per refunded payment."""
+        return self.cashier.on_refund(callback)
+
+    async def send_payment(
+        self, user_id: int, stage_id: str, promo_code: str | None = None
+    ) -> bool:
+        """Send ``user_id`` a Stars invoice for ``stage_id``: True when it was sent.
+
+        The price is the stage's current price in whole Stars after the promo discount.
+        As in neonpay 2.x, an unknown stage, an unusable promo code or a refusal by
+        Telegram is logged and gives False; use :meth:`send_invoice` to get the error.
+
+        Raises:
+            ConfigurationError: no bot is attached.
+            ValidationError: ``user_id`` is not a positive whole number.
+        """
+        return await self.cashier.send_payment(user_id, stage_id, promo_code)
+
+    async def send_invoice(
+        self,
+        user_id: int,
+        stage_id: str,
+        promo_code: str | None = None,
+        *,
+        chat_id: int | None = None,
+    ) -> Any:
+        """Like :meth:`send_payment` but returns the framework's invoice message and
+        raises on failure.
+
+        Raises:
+            NotFoundError: no such stage or promo code.
+            ValidationError: the promo code cannot be used by this user, or a bad user id.
+            ConfigurationError: no bot is attached.
+            BotAPIError: Telegram refused the invoice.
+        """
+        return await self.cashier.send_invoice(user_id, stage_id, promo_code, chat_id=chat_id)
+
+    async def create_invoice_link(
+        self,
+        stage_id: str,
+        promo_code: str | None = None,
+        subscription_period: int | None = None,
+    ) -> str:
+        """A Stars invoice link for ``stage_id`` (a 30-day subscription when
+        ``subscription_period=2592000``).
+
+        Raises:
+            ValidationError: another ``subscription_period``, or an unusable promo code.
+            NotFoundError: no such stage or promo code.
+            ConfigurationError: no bot is attached.
+            BotAPIError: Telegram refused the link.
+        """
+        return await self.cashier.create_invoice_link(stage_id, promo_code, subscription_period)
+
+    async def refund(self, charge_id: str) -> Payment:
+        """Refund a recorded payment (``refundStarPayment``) and record the refund.
+
+        ``CHARGE_ALREADY_REFUNDED`` from Telegram counts as done.
+
+        Raises:
+            NotFoundError: no payment with this charge id was recorded here.
+            ConfigurationError: no bot is attached.
+            BotAPIError: Telegram refused the refund for another reason.
+        """
+        return await self.cashier.refund(charge_id)
 
     # --- promo codes (the neonpay 2.x shortcuts) -----------------------------------------
     def create_promo_code(

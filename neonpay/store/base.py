@@ -277,6 +277,9 @@ class Store(Protocol):
     # --- metadata ------------------------------------------------------------------
     def get_meta(self, name: str) -> str | None: ...
     def set_meta(self, name: str, value: str) -> None: ...
+    def setdefault_meta(self, name: str, value: str) -> str:
+        """Store ``value`` unless ``name`` is set; return what the store holds. Atomic, so
+        replicas creating the same value at once all end up with one of them."""
 
     # --- sync state -----------------------------------------------------------------
     def save_peer(self, name: str, config: Mapping[str, Any]) -> None: ...

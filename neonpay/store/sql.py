@@ -463,6 +463,17 @@ class SQLStore(abc.ABC):
         with self._transaction(write=True) as s:
             self._put_meta(s, name, value)
 
+    def setdefault_meta(self, name: str, value: str) -> str:
+        with self._transaction(write=True) as s:
+            s.execute(
+                "INSERT INTO neonpay_meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, value),
+            )
+            row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = ?", (name,))
+        assert row is not None, "the row was just inserted or already there"
+        return str(row[0])
+
     # --- peers and cursors ---------------------------------------------------------------
     def save_peer(self, name: str, config: Mapping[str, Any]) -> None:
         now = time.time()

@@ -488,6 +488,13 @@ def test_meta(store: Store) -> None:
     assert store.last_seq() == 0  # metadata is not a record
 
 
+def test_setdefault_meta_keeps_the_first_value(make_store: Callable[..., Store]) -> None:
+    first, second = make_store(), make_store()  # two replicas of one store
+    assert first.setdefault_meta("invoice_secret", "aaaa") == "aaaa"
+    assert second.setdefault_meta("invoice_secret", "bbbb") == "aaaa"
+    assert second.get_meta("invoice_secret") == "aaaa"
+
+
 def test_peers_and_their_cursors(store: Store) -> None:
     assert store.list_peers() == {}
     store.save_peer("store", {"url": "https://a.example/sync", "interval": 30})
