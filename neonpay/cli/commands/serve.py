@@ -1,0 +1,108 @@
+"""``neonpay serve``: this store's sync server, with automatic sync of configured bots."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from neonpay.cli.signals import run_until_stopped
+from neonpay.cli.tree import EXIT_OK, add_command
+from neonpay.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from neonpay.cli.context import Context
+    from neonpay.cli.tree import Subparsers
+
+__all__ = ["register"]
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``neonpay serve``."""
+    parser = add_command(
+        subparsers,
+        "serve",
+        help="run the sync server for this store (and auto sync with configured bots)",
+        handler=serve,
+        examples=[
+            "NEONPAY_SYNC_SECRET=... neonpay serve --host 0.0.0.0 --port 8080",
+            "neonpay serve --port 8080 --secret-env STORE_SYNC_SECRET",
+        ],
+        description=(
+            "Serve this store's sync endpoints (/sync/..., /health) so that other bots can\n"
+            "push to it and pull from it, and run automatic sync with every configured bot\n"
+            "that has --auto-sync. Requests are signed with the shared secret from\n"
+            "--secret-env VAR, else NEONPAY_SYNC_SECRET (several secrets separated by\n"
+            "spaces are all accepted, the first signs). Stops cleanly on Ctrl-C or SIGTERM."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any)")
+    parser.add_argument(
+        "--secret-env", metavar="VAR", help="the environment variable holding the secret(s)"
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve without a secret (local experiments only: anyone who "
+        "can reach the port can read and write the catalog)",
+    )
+    parser.add_argument(
+        "--no-auto-sync",
+        action="store_true",
+        help="only serve; do not sync with the configured bots",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="what to log on stderr (default INFO)",
+    )
+
+
+def _secrets(var: str | None) -> tuple[str | None, list[str]]:
+    if var is None:
+        return None, []
+    values = os.environ.get(var, "").split()
+    if not values:
+        raise ConfigurationError(f"the environment variable {var} (--secret-env) is not set")
+    return values[0], values[1:]
+
+
+def serve(ctx: Context) -> int:
+    from neonpay.sync.multi import MultiBotSyncManager
+    from neonpay.web_sync import SyncServer
+
+    args = ctx.args
+    out = ctx.out
+    library = logging.getLogger("neonpay")
+    library.setLevel(args.log_level)
+    for handler in library.handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    secret, more = _secrets(args.secret_env)
+    neonpay = ctx.open_neonpay()
+    server = SyncServer(
+        neonpay, args.host, args.port, secret, secrets=more or None, insecure=args.insecure
+    )
+
+    async def run() -> None:
+        async with MultiBotSyncManager(neonpay) as manager:
+            await server.start()
+            try:
+                if out.json_mode:
+                    out.json({"node_id": neonpay.node_id, "url": server.url})
+                out.line(f"node {neonpay.node_id} serving {neonpay.store.url} at {server.url}")
+                auto = [c.name for c in manager.list_bots() if c.auto_sync]
+                if auto and not args.no_auto_sync:
+                    await manager.start_auto_sync_all()
+                    out.line("auto sync with: " + ", ".join(auto))
+                out.line("Ctrl-C stops it.")
+                await asyncio.Event().wait()
+            finally:
+                await manager.stop_auto_sync_all()
+                await server.close()
+
+    asyncio.run(run_until_stopped(run()))
+    out.line("sync server stopped")
+    return EXIT_OK

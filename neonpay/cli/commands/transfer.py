@@ -1,0 +1,229 @@
+"""``neonpay export`` / ``neonpay import``: the catalog as one JSON document.
+
+The document holds the four syncable kinds by key::
+
+    {"format": "neonpay-catalog", "version": 1, "node_id": "...",
+     "payment_stages": {"premium": {...}}, "promo_codes": {"SPRING25": {...}},
+     "templates": {"shop": {...}}, "settings": {"thank_you_message": "..."}}
+
+Promo usage counts are not part of it: they are per-node counters, not configuration.
+An import checks the whole document before writing anything, then creates or replaces
+each record through the public API (so the changes sync to peers like any edit).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from neonpay.cli.tree import EXIT_OK, add_command
+from neonpay.core import NeonPay, PaymentStage, PromoCode, Template
+from neonpay.core.settings import check_setting
+from neonpay.errors import ConfigurationError, ValidationError
+
+if TYPE_CHECKING:
+    from neonpay.cli.context import Context
+    from neonpay.cli.tree import Subparsers
+
+__all__ = ["FORMAT", "export_document", "register"]
+
+FORMAT = "neonpay-catalog"
+VERSION = 1
+_SECTIONS = ("payment_stages", "promo_codes", "templates", "settings")
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``neonpay export`` and ``neonpay import``."""
+    export = add_command(
+        subparsers,
+        "export",
+        help="write the catalog as JSON (backup, review)",
+        handler=export_catalog,
+        examples=["neonpay export --output catalog.json", "neonpay export > catalog.json"],
+    )
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
+    import_ = add_command(
+        subparsers,
+        "import",
+        help="create or replace catalog records from an export",
+        handler=import_catalog,
+        examples=["neonpay import catalog.json", "neonpay import --dry-run catalog.json"],
+        description=(
+            "Create or replace the records of an export file (JSON). The whole file is\n"
+            "checked first: a bad record changes nothing. Records missing from the file\n"
+            "are left alone. Imported changes sync to peers like any other edit."
+        ),
+    )
+    import_.add_argument("file", metavar="FILE", help="the export file ('-' for stdin)")
+    import_.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+
+
+def export_document(neonpay: NeonPay) -> dict[str, Any]:
+    """The catalog of ``neonpay`` as an export document."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "node_id": neonpay.node_id,
+        "exported_at": time.time(),
+        "payment_stages": {
+            stage_id: stage.to_fields()
+            for stage_id, stage in sorted(neonpay.list_payment_stages().items())
+        },
+        "promo_codes": {
+            promo.code: promo.to_fields()
+            for promo in sorted(neonpay.promotions.list_promo_codes(), key=lambda p: p.code)
+        },
+        "templates": {
+            name: template.to_fields()
+            for name, template in sorted(neonpay.templates.list_templates().items())
+        },
+        "settings": dict(sorted(neonpay.settings.list().items())),
+    }
+
+
+def export_catalog(ctx: Context) -> int:
+    document = export_document(ctx.open_neonpay())
+    text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
+    if ctx.args.output:
+        Path(ctx.args.output).write_text(text + "\n", encoding="utf-8")
+        counts = ", ".join(f"{len(document[s])} {s.replace('_', ' ')}" for s in _SECTIONS)
+        if ctx.out.json_mode:
+            ctx.out.json({"output": ctx.args.output, **{s: len(document[s]) for s in _SECTIONS}})
+        else:
+            ctx.out.line(f"exported {counts} to {ctx.args.output}")
+    else:
+        print(text, file=ctx.out.stdout, flush=True)
+    return EXIT_OK
+
+
+@dataclass
+class _Plan:
+    """What an import will write: one callable per record, and what it changes."""
+
+    writes: list[Callable[[], object]] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {s: {"created": 0, "updated": 0, "unchanged": 0} for s in _SECTIONS}
+    )
+
+    def add(self, section: str, old: object, new: object, write: Callable[[], object]) -> None:
+        if old is None:
+            state = "created"
+        elif old == new:
+            state = "unchanged"
+            write = _nothing
+        else:
+            state = "updated"
+        self.counts[section][state] += 1
+        self.writes.append(write)
+
+
+def _nothing() -> None:
+    return None
+
+
+def import_catalog(ctx: Context) -> int:
+    document = _read_document(ctx.args.file)
+    neonpay = ctx.open_neonpay()
+    plan = _plan(neonpay, document)
+    if not ctx.args.dry_run:
+        for write in plan.writes:
+            write()
+    if ctx.out.json_mode:
+        ctx.out.json({"dry_run": bool(ctx.args.dry_run), "changes": plan.counts})
+    else:
+        verb = "would import" if ctx.args.dry_run else "imported"
+        for section in _SECTIONS:
+            c = plan.counts[section]
+            ctx.out.line(
+                f"{verb} {section.replace('_', ' ')}: {c['created']} new, "
+                f"{c['updated']} changed, {c['unchanged']} unchanged"
+            )
+    return EXIT_OK
+
+
+def _read_document(name: str) -> Mapping[str, Any]:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(document, Mapping) or document.get("format") != FORMAT:
+        raise ConfigurationError(f"{name} is not a NEONPAY catalog export (format {FORMAT!r})")
+    if document.get("version") != VERSION:
+        raise ConfigurationError(
+            f"{name} has export version {document.get('version')!r}; this NEONPAY reads {VERSION}"
+        )
+    for section in _SECTIONS:
+        if not isinstance(document.get(section, {}), Mapping):
+            raise ConfigurationError(f"{name}: {section!r} must be an object keyed by id")
+    return document
+
+
+def _plan(neonpay: NeonPay, document: Mapping[str, Any]) -> _Plan:
+    """Check every record of ``document`` and plan its write (raises before any write)."""
+    plan = _Plan()
+    for stage_id, fields in document.get("payment_stages", {}).items():
+        checked = neonpay.stages.validate(stage_id, _fields(fields, "payment_stages", stage_id))
+        stage = PaymentStage.from_fields(checked)
+        old = neonpay.get_payment_stage(stage_id)
+        plan.add(
+            "payment_stages",
+            old.to_fields() if old else None,
+            checked,
+            partial(neonpay.create_payment_stage, stage_id, stage),
+        )
+    for code, fields in document.get("promo_codes", {}).items():
+        promo = PromoCode.from_fields(code, _fields(fields, "promo_codes", code))
+        current = neonpay.promotions.get_promo_code(promo.code)
+        plan.add(
+            "promo_codes",
+            current.to_fields() if current else None,
+            promo.to_fields(),
+            partial(
+                neonpay.promotions.create_promo_code,
+                promo.code,
+                promo.discount_type,
+                promo.discount_value,
+                max_uses=promo.max_uses,
+                expires_at=promo.expires_at,
+                min_amount=promo.min_amount,
+                allowed_user_ids=promo.allowed_user_ids,
+                description=promo.description,
+                active=promo.active,
+            ),
+        )
+    for name, fields in document.get("templates", {}).items():
+        template = Template.from_fields(name, _fields(fields, "templates", name))
+        existing = neonpay.templates.get_template(name)
+        plan.add(
+            "templates",
+            existing.to_fields() if existing else None,
+            template.to_fields(),
+            partial(neonpay.templates.save, template),
+        )
+    missing = object()
+    for name, value in document.get("settings", {}).items():
+        checked_value = check_setting(name, value)
+        current_value = neonpay.settings.get(name, missing)
+        plan.add(
+            "settings",
+            None if current_value is missing else {"value": current_value},
+            {"value": checked_value},
+            partial(neonpay.settings.set, name, checked_value),
+        )
+    return plan
+
+
+def _fields(fields: Any, section: str, key: str) -> Mapping[str, Any]:
+    if not isinstance(fields, Mapping):
+        raise ValidationError(key, f"the {section} entry must be an object of fields")
+    return fields

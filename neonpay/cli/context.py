@@ -1,0 +1,58 @@
+"""The context of one command run: its arguments, its printer, and the store it opens."""
+
+from __future__ import annotations
+
+import argparse
+from types import TracebackType
+
+from neonpay.cli.options import storage_url
+from neonpay.cli.output import Output
+from neonpay.core import NeonPay, create_neonpay
+
+__all__ = ["Context"]
+
+
+class Context:
+    """What a command handler gets: ``args``, ``out`` and a lazily opened ``neonpay``.
+
+    The store is opened on first use of :meth:`open_neonpay` and closed when the
+    context ends.
+    """
+
+    def __init__(self, args: argparse.Namespace, out: Output) -> None:
+        self.args = args
+        self.out = out
+        self._neonpay: NeonPay | None = None
+
+    @property
+    def storage_url(self) -> str:
+        """The store URL this run uses."""
+        return storage_url(self.args)
+
+    def open_neonpay(self) -> NeonPay:
+        """The catalog-only NEONPAY facade over the chosen store (opened once).
+
+        Raises:
+            ConfigurationError: the URL cannot be used.
+            MissingExtraError: PostgreSQL support is not installed.
+        """
+        if self._neonpay is None:
+            self._neonpay = create_neonpay(storage=self.storage_url)
+        return self._neonpay
+
+    def close(self) -> None:
+        """Close the store if it was opened. Idempotent."""
+        neonpay, self._neonpay = self._neonpay, None
+        if neonpay is not None:
+            neonpay.close()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
