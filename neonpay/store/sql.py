@@ -117,6 +117,10 @@ class SQLStore(abc.ABC):
     _for_update = ""
     #: How to order by key: by code point, whatever the database's collation.
     _key_order = "key"
+    #: Makes feed queries walk the sequence index. SQLite's planner otherwise prefers the
+    #: (kind, key) primary key when a kind filter is present, and sorts the whole catalog
+    #: for every page (100 ms a page at 100,000 records instead of 1 ms).
+    _seq_index = ""
 
     def __init__(self, url: str, node_id: str | None = None) -> None:
         self._url = url
@@ -389,7 +393,10 @@ class SQLStore(abc.ABC):
             head = int(row[0]) if row else 0
             if since >= head:
                 return FeedPage([], since, False)
-            sql = f"SELECT {_RECORD_COLUMNS} FROM neonpay_records WHERE seq > ? AND seq <= ?"
+            sql = (
+                f"SELECT {_RECORD_COLUMNS} FROM neonpay_records{self._seq_index} "
+                "WHERE seq > ? AND seq <= ?"
+            )
             params: builtins.list[Any] = [since, head]
             if kinds is not None:
                 if not kinds:
@@ -414,7 +421,7 @@ class SQLStore(abc.ABC):
         kinds: Sequence[str] | None = None,
         exclude_received_from: str | None = None,
     ) -> int:
-        sql = "SELECT COUNT(*) FROM neonpay_records WHERE seq > ?"
+        sql = f"SELECT COUNT(*) FROM neonpay_records{self._seq_index} WHERE seq > ?"
         params: builtins.list[Any] = [since]
         if kinds is not None:
             if not kinds:

@@ -43,6 +43,8 @@ class SQLiteStore(SQLStore):
         StorageError: a database operation failed.
     """
 
+    _seq_index = " INDEXED BY neonpay_records_seq"
+
     def __init__(
         self,
         path: str | Path,

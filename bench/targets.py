@@ -1,0 +1,203 @@
+"""The issue's targets, checked against a run's figures: PASS, MISS, or N/A when the
+run did not measure them. A miss is reported, never raised."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench.context import Settings
+from bench.report import MISS, NOT_RUN, PASS, Result, Target
+
+__all__ = ["evaluate"]
+
+FIRST_SYNC_MAX_RATIO = 3.0
+RSS_GROWTH_MAX_MB = 60.0
+NO_CHANGE_MAX_BYTES = 1024
+NO_CHANGE_MAX_SECONDS = 0.005
+ONE_CHANGE_MAX_BYTES = 2048
+ONE_CHANGE_MIN_GAIN = 1000.0
+REALTIME_MAX_MEDIAN_MS = 150.0
+REALTIME_MAX_P99_MS = 500.0
+
+
+def _find(results: Sequence[Result], bench: str, **params: Any) -> Result | None:
+    for result in results:
+        if result.bench == bench and all(result.params.get(k) == v for k, v in params.items()):
+            return result
+    return None
+
+
+def _status(ok: bool) -> str:
+    return PASS if ok else MISS
+
+
+def _first_sync(results: Sequence[Result], settings: Settings) -> list[Target]:
+    targets: list[Target] = []
+    limit = f"<= {FIRST_SYNC_MAX_RATIO:.0f}x floor"
+    for n in settings.sizes[1:]:
+        for direction in ("push", "pull"):
+            name = f"first sync {n} ({direction})"
+            found = _find(results, "first_sync", n=n, direction=direction)
+            if found is None or found.ratio is None:
+                targets.append(Target(name, limit, "", NOT_RUN))
+                continue
+            targets.append(
+                Target(
+                    name,
+                    limit,
+                    f"{found.ratio:.2f}x",
+                    _status(found.ratio <= FIRST_SYNC_MAX_RATIO),
+                )
+            )
+    return targets
+
+
+def _memory(results: Sequence[Result], settings: Settings) -> list[Target]:
+    targets: list[Target] = []
+    small, big = settings.sizes[0], settings.sizes[-1]
+    limit = f"< {RSS_GROWTH_MAX_MB:.0f} MB"
+    for direction in ("push", "pull"):
+        low = _find(results, "first_sync", n=small, direction=direction)
+        high = _find(results, "first_sync", n=big, direction=direction)
+        for role in ("sender", "receiver"):
+            name = f"RSS growth {small}->{big}, {role} ({direction})"
+            figure = f"rss_{role}_mb"
+            a = low.median(figure) if low else None
+            b = high.median(figure) if high else None
+            if a is None or b is None:
+                targets.append(Target(name, limit, "", NOT_RUN))
+                continue
+            growth = b - a
+            targets.append(
+                Target(
+                    name,
+                    limit,
+                    f"{growth:+.1f} MB ({a:.0f} -> {b:.0f})",
+                    _status(growth < RSS_GROWTH_MAX_MB),
+                )
+            )
+    return targets
+
+
+def _no_change(results: Sequence[Result]) -> list[Target]:
+    found = [r for r in results if r.bench == "no_change"]
+    if not found:
+        return [
+            Target("no-change sync: round trips", "<= 1 per direction", "", NOT_RUN),
+            Target("no-change sync: wire bytes", f"< {NO_CHANGE_MAX_BYTES} B", "", NOT_RUN),
+            Target("no-change sync: time", f"< {NO_CHANGE_MAX_SECONDS * 1000:.0f} ms", "", NOT_RUN),
+        ]
+    out: list[Target] = []
+    for result in found:
+        mode = result.params.get("direction", "")
+        directions = int(result.params.get("directions", 1))
+        requests = result.median("requests")
+        wire = result.median("bytes")
+        seconds = result.median("time_s")
+        if requests is not None:
+            out.append(
+                Target(
+                    f"no-change sync ({mode}): round trips",
+                    f"<= {directions}",
+                    f"{requests:.0f}",
+                    _status(requests <= directions),
+                )
+            )
+        if wire is not None:
+            out.append(
+                Target(
+                    f"no-change sync ({mode}): wire bytes",
+                    f"< {NO_CHANGE_MAX_BYTES} B",
+                    f"{wire:.0f} B",
+                    _status(wire < NO_CHANGE_MAX_BYTES),
+                )
+            )
+        if seconds is not None:
+            out.append(
+                Target(
+                    f"no-change sync ({mode}): time",
+                    f"< {NO_CHANGE_MAX_SECONDS * 1000:.0f} ms",
+                    f"{seconds * 1000:.2f} ms",
+                    _status(seconds < NO_CHANGE_MAX_SECONDS),
+                )
+            )
+    return out
+
+
+def _one_change(results: Sequence[Result], settings: Settings) -> list[Target]:
+    n = settings.catalog
+    naive = _find(results, "naive", changes=1, n=n)
+    naive_wire = naive.median("bytes") if naive else None
+    found = [
+        r
+        for r in results
+        if r.bench == "changes" and r.params.get("changes") == 1 and r.params.get("n") == n
+    ]
+    if not found:
+        return [
+            Target(
+                f"one changed stage in {n}: wire bytes", f"< {ONE_CHANGE_MAX_BYTES} B", "", NOT_RUN
+            ),
+            Target(
+                f"one changed stage in {n}: fewer bytes than naive",
+                f">= {ONE_CHANGE_MIN_GAIN:.0f}x",
+                "",
+                NOT_RUN,
+            ),
+        ]
+    targets: list[Target] = []
+    for result in found:
+        mode = result.params.get("direction", "")
+        wire = result.median("bytes")
+        if wire is None:
+            continue
+        targets.append(
+            Target(
+                f"one changed stage in {n} ({mode}): wire bytes",
+                f"< {ONE_CHANGE_MAX_BYTES} B",
+                f"{wire:.0f} B",
+                _status(wire < ONE_CHANGE_MAX_BYTES),
+            )
+        )
+        name = f"one changed stage in {n} ({mode}): fewer bytes than naive"
+        limit = f">= {ONE_CHANGE_MIN_GAIN:.0f}x"
+        if naive_wire is None or wire <= 0:
+            targets.append(Target(name, limit, "", NOT_RUN))
+        else:
+            gain = naive_wire / wire
+            targets.append(
+                Target(name, limit, f"{gain:.0f}x", _status(gain >= ONE_CHANGE_MIN_GAIN))
+            )
+    return targets
+
+
+def _realtime(results: Sequence[Result]) -> list[Target]:
+    found = _find(results, "realtime")
+    median = found.median("latency_ms") if found else None
+    p99 = found.median("p99_ms") if found else None
+    return [
+        Target(
+            "real-time write-to-peer: median",
+            f"<= {REALTIME_MAX_MEDIAN_MS:.0f} ms",
+            f"{median:.1f} ms" if median is not None else "",
+            NOT_RUN if median is None else _status(median <= REALTIME_MAX_MEDIAN_MS),
+        ),
+        Target(
+            "real-time write-to-peer: p99",
+            f"<= {REALTIME_MAX_P99_MS:.0f} ms",
+            f"{p99:.1f} ms" if p99 is not None else "",
+            NOT_RUN if p99 is None else _status(p99 <= REALTIME_MAX_P99_MS),
+        ),
+    ]
+
+
+def evaluate(results: Sequence[Result], settings: Settings) -> list[Target]:
+    """Every target with its status in this run."""
+    return [
+        *_first_sync(results, settings),
+        *_memory(results, settings),
+        *_no_change(results),
+        *_one_change(results, settings),
+        *_realtime(results),
+    ]
