@@ -135,9 +135,10 @@ class BotSyncConfig:
     Args:
         target_bot_token: the peer bot's token; only shown masked, never sent anywhere.
         target_bot_name: a unique name for the peer (the key of its cursors and history).
-        sync_payment_stages, sync_promo_codes, sync_templates, sync_settings: which
-            kinds of records are exchanged with this peer, both ways. Promo codes bring
-            their usage counters along.
+        sync_payment_stages: exchange payment stages with this peer (both ways).
+        sync_promo_codes: exchange promo codes, with their usage counters.
+        sync_templates: exchange templates.
+        sync_settings: exchange settings.
         sync_analytics: accepted for compatibility with neonpay 2.x; there is nothing to
             sync for it (payments stay with the bot that took them).
         direction: ``SyncDirection`` (or its value, e.g. ``"push"``).
