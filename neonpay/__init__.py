@@ -55,8 +55,6 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load laz
     from neonpay.sync.results import SyncResult, SyncStatus
 
 __all__ = [
-    "AiogramAdapter",
-    "BotAPIAdapter",
     "BotAPIError",
     "BotLibrary",
     "BotSyncConfig",
@@ -81,9 +79,6 @@ __all__ = [
     "PeerUnreachable",
     "PromoCode",
     "PromoSystem",
-    "PyrogramAdapter",
-    "PythonTelegramBotAdapter",
-    "RawAPIAdapter",
     "SignatureError",
     "StarsPaymentError",
     "StorageError",
@@ -92,7 +87,6 @@ __all__ = [
     "SyncError",
     "SyncResult",
     "SyncStatus",
-    "TelebotAdapter",
     "Template",
     "TemplateCategory",
     "TemplateManager",
@@ -113,7 +107,8 @@ _LAZY = {
     "SyncResult": "neonpay.sync.results",
     "SyncStatus": "neonpay.sync.results",
 }
-# The 2.x adapter classes, loaded only when asked for (they import their framework).
+# The 2.x adapter classes, loaded only when asked for (they import their framework), and
+# left out of __all__ so that ``from neonpay import *`` works without every framework.
 _LAZY.update(
     dict.fromkeys(
         (

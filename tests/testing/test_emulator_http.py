@@ -27,7 +27,7 @@ async def test_unknown_method_and_path(emu: BotAPIEmulator, http: aiohttp.Client
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    "token", ["123:short", "abc:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ZA", "", "123456789"]
+    "token", ["123:", "123:bad!token", "abc:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ZA", "", "123456789"]
 )
 async def test_malformed_token_is_unauthorized(
     emu: BotAPIEmulator, http: aiohttp.ClientSession, token: str
@@ -403,3 +403,13 @@ def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exit_info.value.code == 0
     assert "--port" in capsys.readouterr().out
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("token", ["123456789:anything", "123456:ABCDEF", "1:x"])
+async def test_short_test_tokens_are_accepted(
+    emu: BotAPIEmulator, http: aiohttp.ClientSession, token: str
+) -> None:
+    async with http.get(emu.api_url(token, "getMe")) as response:
+        assert response.status == 200
+        assert (await response.json())["result"]["id"] == int(token.split(":")[0])
