@@ -31,19 +31,13 @@ from aiogram.exceptions import (
 )
 from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
 
-from neonpay.adapters.base import AdapterBase
-from neonpay.adapters.updates import (
-    is_ours,
-    read_pre_checkout,
-    read_refunded_payment,
-    read_successful_payment,
-)
+from neonpay.adapters.base import BotMethodsAdapter
+from neonpay.adapters.updates import is_ours
 from neonpay.core.gateway import BotLibrary
 from neonpay.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from neonpay.core.cashier import Cashier
-    from neonpay.core.invoices import Invoice
 
 __all__ = ["AiogramAdapter"]
 
@@ -71,7 +65,7 @@ def _ours_refund(message: Message) -> bool:
     return message.refunded_payment is not None and is_ours(message.refunded_payment)
 
 
-class AiogramAdapter(AdapterBase):
+class AiogramAdapter(BotMethodsAdapter):
     """The payment gateway over an aiogram 3 ``Bot``.
 
     Raises:
@@ -79,6 +73,7 @@ class AiogramAdapter(AdapterBase):
     """
 
     library = BotLibrary.AIOGRAM
+    labeled_price = LabeledPrice
 
     def __init__(self, bot: Bot, cashier: Cashier, *, dispatcher: Any = None) -> None:
         super().__init__(bot, cashier, bot.token)
@@ -109,47 +104,6 @@ class AiogramAdapter(AdapterBase):
             code = next((c for kind, c in _CODES if isinstance(exc, kind)), None)
         return description, code
 
-    # --- PaymentGateway ----------------------------------------------------------------
-    async def send_invoice(self, chat_id: int, invoice: Invoice) -> Message:
-        return await self.call(
-            "sendInvoice",
-            self.bot.send_invoice(
-                chat_id=chat_id,
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
-                provider_token="",
-                photo_url=invoice.photo_url,
-                start_parameter=invoice.start_parameter,
-            ),
-        )
-
-    async def create_invoice_link(self, invoice: Invoice) -> str:
-        return await self.call(
-            "createInvoiceLink",
-            self.bot.create_invoice_link(
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
-                provider_token="",
-                photo_url=invoice.photo_url,
-                subscription_period=invoice.subscription_period,
-            ),
-        )
-
-    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
-        await self.call(
-            "refundStarPayment",
-            self.bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id),
-        )
-
-    async def send_message(self, chat_id: int, text: str) -> None:
-        await self.call("sendMessage", self.bot.send_message(chat_id=chat_id, text=text))
-
     # --- handlers ------------------------------------------------------------------------
     async def _on_pre_checkout(self, query: PreCheckoutQuery, bot: Bot) -> None:
         async def answer(ok: bool, error_message: str | None) -> None:
@@ -157,17 +111,13 @@ class AiogramAdapter(AdapterBase):
                 pre_checkout_query_id=query.id, ok=ok, error_message=error_message
             )
 
-        await self.cashier.handle_pre_checkout(
-            lambda: read_pre_checkout(query), self.answerer(answer)
-        )
+        await self.pre_checkout(query, self.answerer(answer))
 
     async def _on_successful_payment(self, message: Message, bot: Bot) -> None:
         async def reply(text: str) -> None:
             await self.call("sendMessage", bot.send_message(chat_id=message.chat.id, text=text))
 
-        await self.cashier.handle_successful_payment(
-            lambda: read_successful_payment(message), reply
-        )
+        await self.successful_payment(message, reply)
 
     async def _on_refunded_payment(self, message: Message) -> None:
-        await self.cashier.handle_refunded_payment(lambda: read_refunded_payment(message))
+        await self.refunded_payment(message)

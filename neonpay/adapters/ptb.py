@@ -16,19 +16,13 @@ from telegram import Bot, LabeledPrice, Message, Update
 from telegram import error as tg_error
 from telegram.ext import Application, MessageHandler, PreCheckoutQueryHandler, filters
 
-from neonpay.adapters.base import HANDLER_GROUP, AdapterBase
-from neonpay.adapters.updates import (
-    is_ours,
-    read_pre_checkout,
-    read_refunded_payment,
-    read_successful_payment,
-)
+from neonpay.adapters.base import HANDLER_GROUP, BotMethodsAdapter
+from neonpay.adapters.updates import is_ours
 from neonpay.core.gateway import BotLibrary
 from neonpay.core.invoices import PAYLOAD_PREFIX
 
 if TYPE_CHECKING:
     from neonpay.core.cashier import Cashier
-    from neonpay.core.invoices import Invoice
 
 __all__ = ["PythonTelegramBotAdapter"]
 
@@ -53,10 +47,11 @@ class _NeonPayMessage(filters.MessageFilter):
         return payment is not None and is_ours(payment)
 
 
-class PythonTelegramBotAdapter(AdapterBase):
+class PythonTelegramBotAdapter(BotMethodsAdapter):
     """The payment gateway over a python-telegram-bot ``Bot`` (and ``Application``)."""
 
     library = BotLibrary.PYTHON_TELEGRAM_BOT
+    labeled_price = LabeledPrice
 
     def __init__(
         self,
@@ -92,47 +87,6 @@ class PythonTelegramBotAdapter(AdapterBase):
             code = next((c for kind, c in _CODES if isinstance(exc, kind)), None)
         return description, code
 
-    # --- PaymentGateway ----------------------------------------------------------------
-    async def send_invoice(self, chat_id: int, invoice: Invoice) -> Message:
-        return await self.call(
-            "sendInvoice",
-            self.bot.send_invoice(
-                chat_id=chat_id,
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(invoice.label, invoice.amount)],
-                provider_token="",
-                photo_url=invoice.photo_url,
-                start_parameter=invoice.start_parameter,
-            ),
-        )
-
-    async def create_invoice_link(self, invoice: Invoice) -> str:
-        return await self.call(
-            "createInvoiceLink",
-            self.bot.create_invoice_link(
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(invoice.label, invoice.amount)],
-                provider_token="",
-                photo_url=invoice.photo_url,
-                subscription_period=invoice.subscription_period,
-            ),
-        )
-
-    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
-        await self.call(
-            "refundStarPayment",
-            self.bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id),
-        )
-
-    async def send_message(self, chat_id: int, text: str) -> None:
-        await self.call("sendMessage", self.bot.send_message(chat_id=chat_id, text=text))
-
     # --- handlers ------------------------------------------------------------------------
     async def _on_pre_checkout(self, update: Update, context: Any) -> None:
         query = update.pre_checkout_query
@@ -142,9 +96,7 @@ class PythonTelegramBotAdapter(AdapterBase):
             assert query is not None  # the handler matched a pre-checkout query
             await bot.answer_pre_checkout_query(query.id, ok=ok, error_message=error_message)
 
-        await self.cashier.handle_pre_checkout(
-            lambda: read_pre_checkout(query), self.answerer(answer)
-        )
+        await self.pre_checkout(query, self.answerer(answer))
 
     async def _on_successful_payment(self, update: Update, context: Any) -> None:
         message = update.effective_message
@@ -154,10 +106,8 @@ class PythonTelegramBotAdapter(AdapterBase):
             assert message is not None
             await self.call("sendMessage", bot.send_message(chat_id=message.chat_id, text=text))
 
-        await self.cashier.handle_successful_payment(
-            lambda: read_successful_payment(message), reply
-        )
+        await self.successful_payment(message, reply)
 
     async def _on_refunded_payment(self, update: Update, context: Any) -> None:
         message = update.effective_message
-        await self.cashier.handle_refunded_payment(lambda: read_refunded_payment(message))
+        await self.refunded_payment(message)

@@ -18,18 +18,12 @@ from pyrogram.errors.rpc_error import RPCError
 from pyrogram.handlers import MessageHandler, PreCheckoutQueryHandler
 from pyrogram.types import LabeledPrice
 
-from neonpay.adapters.base import HANDLER_GROUP, AdapterBase
-from neonpay.adapters.updates import (
-    is_ours,
-    read_pre_checkout,
-    read_refunded_payment,
-    read_successful_payment,
-)
+from neonpay.adapters.base import HANDLER_GROUP, BotMethodsAdapter
+from neonpay.adapters.updates import is_ours
 from neonpay.core.gateway import BotLibrary
 
 if TYPE_CHECKING:
     from neonpay.core.cashier import Cashier
-    from neonpay.core.invoices import Invoice
 
 __all__ = ["PyrogramAdapter"]
 
@@ -48,10 +42,11 @@ def _ours_refund(_: Any, __: Any, message: Any) -> bool:
     return refund is not None and is_ours(refund)
 
 
-class PyrogramAdapter(AdapterBase):
+class PyrogramAdapter(BotMethodsAdapter):
     """The payment gateway over a Pyrogram ``Client`` logged in as a bot."""
 
     library = BotLibrary.PYROGRAM
+    labeled_price = LabeledPrice
 
     def __init__(self, client: Any, cashier: Cashier) -> None:
         super().__init__(client, cashier, getattr(client, "bot_token", None))
@@ -74,48 +69,6 @@ class PyrogramAdapter(AdapterBase):
             return str(exc), code
         return super().describe(exc)
 
-    # --- PaymentGateway ----------------------------------------------------------------
-    async def send_invoice(self, chat_id: int, invoice: Invoice) -> Any:
-        return await self.call(
-            "sendInvoice",
-            self.bot.send_invoice(
-                chat_id=chat_id,
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
-                provider_token="",
-                start_parameter=invoice.start_parameter,
-                photo_url=invoice.photo_url,
-            ),
-        )
-
-    async def create_invoice_link(self, invoice: Invoice) -> str:
-        link = await self.call(
-            "createInvoiceLink",
-            self.bot.create_invoice_link(
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
-                provider_token="",
-                subscription_period=invoice.subscription_period,
-                photo_url=invoice.photo_url,
-            ),
-        )
-        return str(link)
-
-    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
-        await self.call(
-            "refundStarPayment",
-            self.bot.refund_star_payment(user_id=user_id, telegram_payment_charge_id=charge_id),
-        )
-
-    async def send_message(self, chat_id: int, text: str) -> None:
-        await self.call("sendMessage", self.bot.send_message(chat_id=chat_id, text=text))
-
     # --- handlers ------------------------------------------------------------------------
     async def _on_pre_checkout(self, client: Any, query: Any) -> None:
         async def answer(ok: bool, error_message: str | None) -> None:
@@ -123,17 +76,13 @@ class PyrogramAdapter(AdapterBase):
                 str(query.id), ok=ok or None, error_message=error_message
             )
 
-        await self.cashier.handle_pre_checkout(
-            lambda: read_pre_checkout(query), self.answerer(answer)
-        )
+        await self.pre_checkout(query, self.answerer(answer))
 
     async def _on_successful_payment(self, client: Any, message: Any) -> None:
         async def reply(text: str) -> None:
             await self.call("sendMessage", client.send_message(message.chat.id, text))
 
-        await self.cashier.handle_successful_payment(
-            lambda: read_successful_payment(message), reply
-        )
+        await self.successful_payment(message, reply)
 
     async def _on_refunded_payment(self, client: Any, message: Any) -> None:
-        await self.cashier.handle_refunded_payment(lambda: read_refunded_payment(message))
+        await self.refunded_payment(message)

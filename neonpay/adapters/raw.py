@@ -32,12 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from neonpay.adapters.base import AdapterBase
-from neonpay.adapters.updates import (
-    is_ours,
-    read_pre_checkout,
-    read_refunded_payment,
-    read_successful_payment,
-)
+from neonpay.adapters.updates import is_ours
 from neonpay.core.gateway import BotAPIError, BotLibrary
 from neonpay.errors import ConfigurationError, MissingExtraError, StorageError, mask_token
 
@@ -420,7 +415,7 @@ class RawAPIAdapter(AdapterBase):
                     error_message=error_message,
                 )
 
-            await self.cashier.handle_pre_checkout(lambda: read_pre_checkout(query), answer)
+            await self.pre_checkout(query, answer)
             return True
         message = update.get("message")
         if not isinstance(message, Mapping):
@@ -432,32 +427,21 @@ class RawAPIAdapter(AdapterBase):
             async def reply(text: str) -> None:
                 await self.bot.call("sendMessage", chat_id=chat_id, text=text)
 
-            await self.cashier.handle_successful_payment(
-                lambda: read_successful_payment(message), reply
-            )
+            await self.successful_payment(message, reply)
             return True
         refund = message.get("refunded_payment")
         if isinstance(refund, Mapping) and is_ours(refund):
-            await self.cashier.handle_refunded_payment(lambda: read_refunded_payment(message))
+            await self.refunded_payment(message)
             return True
         return False
 
     # --- PaymentGateway ----------------------------------------------------------------
     async def send_invoice(self, chat_id: int, invoice: Invoice) -> dict[str, Any]:
-        message = await self.bot.call(
-            "sendInvoice",
-            chat_id=chat_id,
-            **_invoice_params(invoice),
-            start_parameter=invoice.start_parameter,
-        )
+        message = await self.bot.call("sendInvoice", invoice.send_invoice_params(chat_id))
         return dict(message) if isinstance(message, dict) else {"result": message}
 
     async def create_invoice_link(self, invoice: Invoice) -> str:
-        link = await self.bot.call(
-            "createInvoiceLink",
-            **_invoice_params(invoice),
-            subscription_period=invoice.subscription_period,
-        )
+        link = await self.bot.call("createInvoiceLink", invoice.invoice_link_params())
         return str(link)
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
@@ -467,15 +451,3 @@ class RawAPIAdapter(AdapterBase):
 
     async def send_message(self, chat_id: int, text: str) -> None:
         await self.bot.call("sendMessage", chat_id=chat_id, text=text)
-
-
-def _invoice_params(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "title": invoice.title,
-        "description": invoice.description,
-        "payload": invoice.payload,
-        "provider_token": "",
-        "currency": invoice.currency,
-        "prices": [{"label": invoice.label, "amount": invoice.amount}],
-        "photo_url": invoice.photo_url,
-    }

@@ -17,12 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from telebot import types as tb_types
 
 from neonpay.adapters.base import AdapterBase
-from neonpay.adapters.updates import (
-    is_ours,
-    read_pre_checkout,
-    read_refunded_payment,
-    read_successful_payment,
-)
+from neonpay.adapters.updates import is_ours
 from neonpay.core.gateway import BotLibrary
 
 if TYPE_CHECKING:
@@ -109,33 +104,13 @@ class TelebotAdapter(AdapterBase):
 
     # --- PaymentGateway ----------------------------------------------------------------
     async def send_invoice(self, chat_id: int, invoice: Invoice) -> Any:
-        return await self._invoke(
-            "sendInvoice",
-            "send_invoice",
-            chat_id,
-            invoice.title,
-            invoice.description,
-            invoice.payload,
-            "",
-            invoice.currency,
-            [LabeledPrice(invoice.label, invoice.amount)],
-            start_parameter=invoice.start_parameter,
-            photo_url=invoice.photo_url,
-        )
+        params = invoice.send_invoice_params(chat_id, LabeledPrice)
+        params["invoice_payload"] = params.pop("payload")  # telebot's name in send_invoice
+        return await self._invoke("sendInvoice", "send_invoice", **params)
 
     async def create_invoice_link(self, invoice: Invoice) -> str:
-        link = await self._invoke(
-            "createInvoiceLink",
-            "create_invoice_link",
-            invoice.title,
-            invoice.description,
-            invoice.payload,
-            "",
-            invoice.currency,
-            [LabeledPrice(invoice.label, invoice.amount)],
-            photo_url=invoice.photo_url,
-            subscription_period=invoice.subscription_period,
-        )
+        params = invoice.invoice_link_params(LabeledPrice)
+        link = await self._invoke("createInvoiceLink", "create_invoice_link", **params)
         return str(link)
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
@@ -155,19 +130,17 @@ class TelebotAdapter(AdapterBase):
         )
 
     async def _on_pre_checkout(self, query: Any) -> None:
-        await self.cashier.handle_pre_checkout(
-            lambda: read_pre_checkout(query),
-            lambda ok, error_message: self._answer(str(query.id), ok, error_message),
+        await self.pre_checkout(
+            query, lambda ok, error_message: self._answer(str(query.id), ok, error_message)
         )
 
     async def _on_successful_payment(self, message: Any) -> None:
-        await self.cashier.handle_successful_payment(
-            lambda: read_successful_payment(message),
-            lambda text: self.send_message(message.chat.id, text),
+        await self.successful_payment(
+            message, lambda text: self.send_message(message.chat.id, text)
         )
 
     async def _on_refunded_payment(self, message: Any) -> None:
-        await self.cashier.handle_refunded_payment(lambda: read_refunded_payment(message))
+        await self.refunded_payment(message)
 
     # --- handlers (TeleBot: called in telebot's threads) ----------------------------------
     def _answer_sync(self, query_id: str, ok: bool, error_message: str | None) -> None:
@@ -177,21 +150,13 @@ class TelebotAdapter(AdapterBase):
         async def answer(ok: bool, error_message: str | None) -> None:
             self._answer_sync(str(query.id), ok, error_message)
 
-        _run(
-            lambda: self.cashier.handle_pre_checkout(
-                lambda: read_pre_checkout(query), self.answerer(answer)
-            )
-        )
+        _run(lambda: self.pre_checkout(query, self.answerer(answer)))
 
     def _on_successful_payment_sync(self, message: Any) -> None:
         async def reply(text: str) -> None:
             self.bot.send_message(message.chat.id, text)
 
-        _run(
-            lambda: self.cashier.handle_successful_payment(
-                lambda: read_successful_payment(message), reply
-            )
-        )
+        _run(lambda: self.successful_payment(message, reply))
 
     def _on_refunded_payment_sync(self, message: Any) -> None:
-        _run(lambda: self.cashier.handle_refunded_payment(lambda: read_refunded_payment(message)))
+        _run(lambda: self.refunded_payment(message))

@@ -30,6 +30,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from neonpay.errors import PaymentError
 from neonpay.store.base import Store
@@ -118,6 +119,40 @@ class Invoice:
     photo_url: str | None = None
     start_parameter: str | None = None
     subscription_period: int | None = None
+
+    def bot_api_params(self, labeled_price: Callable[..., object] = dict) -> dict[str, Any]:
+        """The parameters ``sendInvoice`` and ``createInvoiceLink`` share, by their Bot API
+        names: no provider token (Stars) and one price.
+
+        ``labeled_price`` builds that price from the keywords ``label`` and ``amount``: a
+        framework's ``LabeledPrice`` class, or ``dict`` (the default) for Bot API JSON.
+        """
+        return {
+            "title": self.title,
+            "description": self.description,
+            "payload": self.payload,
+            "provider_token": "",
+            "currency": self.currency,
+            "prices": [labeled_price(label=self.label, amount=self.amount)],
+            "photo_url": self.photo_url,
+        }
+
+    def send_invoice_params(
+        self, chat_id: int, labeled_price: Callable[..., object] = dict
+    ) -> dict[str, Any]:
+        """``sendInvoice``'s parameters for sending this invoice to ``chat_id``."""
+        return {
+            "chat_id": chat_id,
+            **self.bot_api_params(labeled_price),
+            "start_parameter": self.start_parameter,
+        }
+
+    def invoice_link_params(self, labeled_price: Callable[..., object] = dict) -> dict[str, Any]:
+        """``createInvoiceLink``'s parameters for this invoice."""
+        return {
+            **self.bot_api_params(labeled_price),
+            "subscription_period": self.subscription_period,
+        }
 
 
 @dataclass(frozen=True)

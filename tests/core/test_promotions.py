@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from neonpay import DiscountType, NeonPay, create_neonpay
+from neonpay import DiscountType, NeonPay
 from neonpay.errors import NotFoundError, ValidationError
-from neonpay.store import KINDS
+
+from .store_state import nothing_changes
 
 PCT = DiscountType.PERCENTAGE
 FIXED = DiscountType.FIXED_AMOUNT
-
-
-@pytest.fixture
-def np(tmp_path: Path) -> Iterator[NeonPay]:
-    with create_neonpay(storage=f"sqlite:///{tmp_path / 'neonpay.db'}") as neonpay:
-        yield neonpay
-
-
-@contextmanager
-def nothing_changes(np: NeonPay) -> Iterator[None]:
-    """The block must leave the change log and every record as they were."""
-
-    def state() -> tuple[int, dict[str, Any]]:
-        return np.store.last_seq(), {k: np.store.list(k, include_deleted=True) for k in KINDS}
-
-    before = state()
-    yield
-    assert state() == before
 
 
 @pytest.mark.parametrize(

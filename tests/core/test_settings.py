@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import pytest
 from neonpay import NeonPay, create_neonpay
 from neonpay.core.settings import MAX_VALUE_BYTES
 from neonpay.errors import NotFoundError, ValidationError
-from neonpay.store import KINDS
+
+from .store_state import nothing_changes
 
 
 @pytest.fixture
@@ -21,18 +21,6 @@ def np(tmp_path: Path) -> Iterator[NeonPay]:
         storage=f"sqlite:///{tmp_path / 'neonpay.db'}", thank_you_message="From the argument"
     ) as neonpay:
         yield neonpay
-
-
-@contextmanager
-def nothing_changes(np: NeonPay) -> Iterator[None]:
-    """The block must leave the change log and every record as they were."""
-
-    def state() -> tuple[int, dict[str, Any]]:
-        return np.store.last_seq(), {k: np.store.list(k, include_deleted=True) for k in KINDS}
-
-    before = state()
-    yield
-    assert state() == before
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,27 +9,10 @@ import pytest
 
 from neonpay import NeonPay, PaymentStage, create_neonpay
 from neonpay.errors import NotFoundError, ValidationError
-from neonpay.store import KINDS
+
+from .store_state import nothing_changes
 
 GOOD: dict[str, Any] = {"title": "Basic", "description": "The basic plan", "price": 10}
-
-
-@pytest.fixture
-def np(tmp_path: Path) -> Iterator[NeonPay]:
-    with create_neonpay(storage=f"sqlite:///{tmp_path / 'neonpay.db'}") as neonpay:
-        yield neonpay
-
-
-@contextmanager
-def nothing_changes(np: NeonPay) -> Iterator[None]:
-    """The block must leave the change log and every record as they were."""
-
-    def state() -> tuple[int, dict[str, Any]]:
-        return np.store.last_seq(), {k: np.store.list(k, include_deleted=True) for k in KINDS}
-
-    before = state()
-    yield
-    assert state() == before
 
 
 def stage(**changes: Any) -> PaymentStage:

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from neonpay import NeonPay, Template, TemplateCategory, TemplateProduct, create_neonpay
+from neonpay import NeonPay, Template, TemplateCategory, TemplateProduct
 from neonpay.core.templates import MAX_CATEGORIES, MAX_PRODUCTS, MAX_THEME_KEYS
 from neonpay.errors import NotFoundError, ValidationError
-from neonpay.store import KINDS
 
-
-@pytest.fixture
-def np(tmp_path: Path) -> Iterator[NeonPay]:
-    with create_neonpay(storage=f"sqlite:///{tmp_path / 'neonpay.db'}") as neonpay:
-        yield neonpay
-
-
-@contextmanager
-def nothing_changes(np: NeonPay) -> Iterator[None]:
-    """The block must leave the change log and every record as they were."""
-
-    def state() -> tuple[int, dict[str, Any]]:
-        return np.store.last_seq(), {k: np.store.list(k, include_deleted=True) for k in KINDS}
-
-    before = state()
-    yield
-    assert state() == before
-
+from .store_state import nothing_changes
 
 CATS = [TemplateCategory("plans", "Plans"), TemplateCategory("extras", "Extras", "Add-ons")]
 PRODUCTS = [

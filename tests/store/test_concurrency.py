@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -67,37 +67,11 @@ def catalog(store_url: str) -> Iterator[Callable[[], NeonPay]]:
         np.close()
 
 
-def test_threads_sharing_one_catalog(catalog: Callable[[], NeonPay]) -> None:
-    np = catalog()
-    np.promotions.create_promo_code("SHARED", DiscountType.PERCENTAGE, 5)
-    workers, n = 6, 30
+def work_in_threads(catalogs: Sequence[NeonPay], n: int) -> None:
+    """Run ``work`` in one thread per catalog (worker ``w`` on ``catalogs[w]``), all
+    released at once; every thread must end in time and none may fail."""
     errors: list[BaseException] = []
-    start = threading.Barrier(workers)
-
-    def run(worker: int) -> None:
-        try:
-            start.wait(timeout=30)
-            work(np, worker, n)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
-    check(np, workers, n)
-
-
-def test_threads_with_a_store_each(catalog: Callable[[], NeonPay]) -> None:
-    first = catalog()
-    first.promotions.create_promo_code("SHARED", DiscountType.PERCENTAGE, 5)
-    workers, n = 4, 30
-    catalogs = [catalog() for _ in range(workers)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(workers)
+    start = threading.Barrier(len(catalogs))
 
     def run(worker: int) -> None:
         try:
@@ -106,13 +80,28 @@ def test_threads_with_a_store_each(catalog: Callable[[], NeonPay]) -> None:
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(len(catalogs))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
     assert errors == []
+
+
+def test_threads_sharing_one_catalog(catalog: Callable[[], NeonPay]) -> None:
+    np = catalog()
+    np.promotions.create_promo_code("SHARED", DiscountType.PERCENTAGE, 5)
+    workers, n = 6, 30
+    work_in_threads([np] * workers, n)
+    check(np, workers, n)
+
+
+def test_threads_with_a_store_each(catalog: Callable[[], NeonPay]) -> None:
+    first = catalog()
+    first.promotions.create_promo_code("SHARED", DiscountType.PERCENTAGE, 5)
+    workers, n = 4, 30
+    work_in_threads([catalog() for _ in range(workers)], n)
     check(first, workers, n)
 
 

@@ -23,6 +23,11 @@ def price(label: str, amount: int) -> Any:
     return types.LabeledPrice(label, amount)  # type: ignore[no-untyped-call]
 
 
+def premium_invoice(payload: str, amount: int, currency: str = "XTR") -> tuple[Any, ...]:
+    """telebot's positional ``send_invoice`` arguments: "Premium" to the test user."""
+    return USER_ID, "Premium", "30 days", payload, None, currency, [price("x", amount)]
+
+
 @pytest_asyncio.fixture
 async def async_api(emu: BotAPIEmulator) -> AsyncIterator[None]:
     """Point AsyncTeleBot at the emulator; restore the module global and close sessions."""
@@ -82,15 +87,7 @@ async def test_async_telebot_polling_payment(emu: BotAPIEmulator) -> None:
         assert reply.params["text"] == "Hi from telebot"
         assert reply.params["reply_parameters"]["message_id"] > 0
 
-        invoice = await bot.send_invoice(
-            USER_ID,
-            "Premium",
-            "30 days",
-            "telebot-order",
-            None,
-            "XTR",
-            [price("x", 5)],
-        )
+        invoice = await bot.send_invoice(*premium_invoice("telebot-order", 5))
         assert invoice.invoice is not None
         assert invoice.invoice.total_amount == 5
         result = await emu.pay(USER_ID, invoice)
@@ -114,29 +111,11 @@ async def test_sync_telebot_sends_invoice(emu: BotAPIEmulator) -> None:
     bot = telebot.TeleBot(TOKEN, threaded=False)
     me = await asyncio.to_thread(bot.get_me)
     assert me.id == 123456789
-    invoice = await asyncio.to_thread(
-        bot.send_invoice,
-        USER_ID,
-        "Premium",
-        "30 days",
-        "sync-order",
-        None,
-        "XTR",
-        [price("x", 7)],
-    )
+    invoice = await asyncio.to_thread(bot.send_invoice, *premium_invoice("sync-order", 7))
     assert invoice.invoice is not None
     assert invoice.invoice.total_amount == 7
     call = emu.calls_to("sendInvoice")[-1]
     assert call.params["prices"] == [{"label": "x", "amount": 7}]
 
     with pytest.raises(apihelper.ApiTelegramException, match="CURRENCY_INVALID"):
-        await asyncio.to_thread(
-            bot.send_invoice,
-            USER_ID,
-            "Premium",
-            "30 days",
-            "sync-order",
-            None,
-            "EUR",
-            [price("x", 7)],
-        )
+        await asyncio.to_thread(bot.send_invoice, *premium_invoice("sync-order", 7, "EUR"))

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import bad_request
 from ..params import Params, UploadedFile
 from ..registry import MethodContext, method
+from ..state import ChatState
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -48,11 +49,22 @@ def _entities(params: Params, name: str) -> list[dict[str, Any]] | None:
     return entities
 
 
-def _with_markup(content: dict[str, Any], markup: dict[str, Any] | None) -> dict[str, Any]:
-    # Telegram echoes only inline keyboards in the sent message.
-    if markup is not None and "inline_keyboard" in markup:
+def _inline_keyboard(markup: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``markup`` when it is an inline keyboard: the only kind a message echoes."""
+    return markup if markup is not None and "inline_keyboard" in markup else None
+
+
+def _send(ctx: MethodContext, chat: ChatState, content: dict[str, Any]) -> dict[str, Any]:
+    """Store ``content`` with the request's inline keyboard as the bot's message in ``chat``.
+
+    Raises:
+        ApiError: the request's ``reply_markup`` is malformed.
+    """
+    markup = _inline_keyboard(_reply_markup(ctx.params))
+    if markup is not None:
         content["reply_markup"] = markup
-    return content
+    message = ctx.core.store_message(ctx.bot, chat, ctx.bot.user_dict(), content)
+    return dict(message)
 
 
 @method("sendMessage")
@@ -69,9 +81,7 @@ async def send_message(ctx: MethodContext) -> dict[str, Any]:
     entities = _entities(params, "entities")
     if entities:
         content["entities"] = entities
-    _with_markup(content, _reply_markup(params))
-    message = ctx.core.store_message(ctx.bot, chat, ctx.bot.user_dict(), content)
-    return dict(message)
+    return _send(ctx, chat, content)
 
 
 def _photo_sizes(ctx: MethodContext, photo: str | UploadedFile) -> list[dict[str, Any]]:
@@ -114,9 +124,7 @@ async def send_photo(ctx: MethodContext) -> dict[str, Any]:
         entities = _entities(params, "caption_entities")
         if entities:
             content["caption_entities"] = entities
-    _with_markup(content, _reply_markup(params))
-    message = ctx.core.store_message(ctx.bot, chat, ctx.bot.user_dict(), content)
-    return dict(message)
+    return _send(ctx, chat, content)
 
 
 def _target_message(ctx: MethodContext, missing: str) -> dict[str, Any] | None:
@@ -134,6 +142,30 @@ def _target_message(ctx: MethodContext, missing: str) -> dict[str, Any] | None:
     return message
 
 
+def _editable_message(ctx: MethodContext) -> dict[str, Any] | None:
+    """The bot's own message to edit; ``None`` for inline messages.
+
+    Raises:
+        ApiError: no such message, or another sender's.
+    """
+    message = _target_message(ctx, "message to edit not found")
+    if message is not None and message.get("from", {}).get("id") != ctx.bot.id:
+        raise bad_request("message can't be edited")
+    return message
+
+
+def _edited(
+    ctx: MethodContext, message: dict[str, Any], markup: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Give ``message`` the inline keyboard ``markup`` (None: none), stamp the edit."""
+    if markup is None:
+        message.pop("reply_markup", None)
+    else:
+        message["reply_markup"] = markup
+    message["edit_date"] = ctx.core.now()
+    return dict(message)
+
+
 @method("editMessageText")
 async def edit_message_text(ctx: MethodContext) -> dict[str, Any] | bool:
     """Edit the text (and inline keyboard) of a bot message."""
@@ -144,14 +176,12 @@ async def edit_message_text(ctx: MethodContext) -> dict[str, Any] | bool:
     if len(text) > MAX_TEXT:
         raise bad_request("MESSAGE_TOO_LONG")
     markup = _reply_markup(params)
-    message = _target_message(ctx, "message to edit not found")
+    message = _editable_message(ctx)
     if message is None:
         return True
-    if message.get("from", {}).get("id") != ctx.bot.id:
-        raise bad_request("message can't be edited")
     if "text" not in message:
         raise bad_request("there is no text in the message to edit")
-    new_markup = markup if markup is not None and "inline_keyboard" in markup else None
+    new_markup = _inline_keyboard(markup)
     if message.get("text") == text and message.get("reply_markup") == new_markup:
         raise bad_request(NOT_MODIFIED)
     message["text"] = text
@@ -160,32 +190,19 @@ async def edit_message_text(ctx: MethodContext) -> dict[str, Any] | bool:
         message["entities"] = entities
     else:
         message.pop("entities", None)
-    if new_markup is None:
-        message.pop("reply_markup", None)
-    else:
-        message["reply_markup"] = new_markup
-    message["edit_date"] = ctx.core.now()
-    return dict(message)
+    return _edited(ctx, message, new_markup)
 
 
 @method("editMessageReplyMarkup")
 async def edit_message_reply_markup(ctx: MethodContext) -> dict[str, Any] | bool:
     """Replace (or remove) the inline keyboard of a bot message."""
-    markup = _reply_markup(ctx.params)
-    message = _target_message(ctx, "message to edit not found")
+    markup = _inline_keyboard(_reply_markup(ctx.params))
+    message = _editable_message(ctx)
     if message is None:
         return True
-    if message.get("from", {}).get("id") != ctx.bot.id:
-        raise bad_request("message can't be edited")
-    new_markup = markup if markup is not None and "inline_keyboard" in markup else None
-    if message.get("reply_markup") == new_markup:
+    if message.get("reply_markup") == markup:
         raise bad_request(NOT_MODIFIED)
-    if new_markup is None:
-        message.pop("reply_markup", None)
-    else:
-        message["reply_markup"] = new_markup
-    message["edit_date"] = ctx.core.now()
-    return dict(message)
+    return _edited(ctx, message, markup)
 
 
 @method("deleteMessage")
