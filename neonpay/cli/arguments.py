@@ -5,9 +5,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 from typing import Any
 
-__all__ = ["json_object", "json_value", "moment", "positive_int", "user_ids"]
+__all__ = [
+    "json_object",
+    "json_value",
+    "moment",
+    "number",
+    "port",
+    "positive_int",
+    "required_text",
+    "user_ids",
+]
+
+#: The highest TCP port number.
+MAX_PORT = 65535
 
 
 def json_value(text: str) -> Any:
@@ -35,6 +48,43 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return value
+
+
+def number(text: str) -> int | float:
+    """A number, left for the library to check against its rules (``0``, ``1.5`` and
+    ``-3`` pass here and are refused by the record's validation, exit 1); only text that is
+    no number at all (``abc``, ``nan``) is a usage error."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"must be 0-{MAX_PORT} (0: any free port): {text!r}")
+    return value
+
+
+def required_text(text: str) -> str:
+    """Text that is not empty or only spaces (an empty ``"$UNSET_VAR"`` is refused)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "must not be empty (an unset $VARIABLE expands to nothing)"
+        )
+    return text
 
 
 def moment(text: str) -> float:

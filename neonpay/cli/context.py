@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from types import TracebackType
 
-from neonpay.cli.options import storage_url
+from neonpay.cli.options import sqlite_file, storage_url
 from neonpay.cli.output import Output
 from neonpay.core import NeonPay, create_neonpay
+from neonpay.errors import ConfigurationError
 
 __all__ = ["Context"]
 
@@ -16,7 +17,8 @@ class Context:
     """What a command handler gets: ``args``, ``out`` and a lazily opened ``neonpay``.
 
     The store is opened on first use of :meth:`open_neonpay` and closed when the
-    context ends.
+    context ends. Commands that only read (``args.reads_only``) never create a store: a
+    SQLite file that does not exist is most likely a mistyped path.
     """
 
     def __init__(self, args: argparse.Namespace, out: Output) -> None:
@@ -33,11 +35,15 @@ class Context:
         """The catalog-only NEONPAY facade over the chosen store (opened once).
 
         Raises:
-            ConfigurationError: the URL cannot be used.
+            ConfigurationError: the URL cannot be used, or a reading command names a
+                SQLite file that does not exist.
             MissingExtraError: PostgreSQL support is not installed.
         """
         if self._neonpay is None:
-            self._neonpay = create_neonpay(storage=self.storage_url)
+            url = self.storage_url
+            if getattr(self.args, "reads_only", False):
+                _require_existing(url)
+            self._neonpay = create_neonpay(storage=url)
         return self._neonpay
 
     def close(self) -> None:
@@ -56,3 +62,12 @@ class Context:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _require_existing(url: str) -> None:
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise ConfigurationError(
+            f"no store at {path.absolute()} (create one with a write command such as "
+            "'neonpay stages add', or check --storage / NEONPAY_STORAGE)"
+        )

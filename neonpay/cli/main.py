@@ -18,6 +18,7 @@ from neonpay.cli.context import Context
 from neonpay.cli.options import add_root_options
 from neonpay.cli.output import Output, colour_wanted, is_terminal
 from neonpay.cli.tree import EXIT_FAILED, EXIT_USAGE, HelpFormatter
+from neonpay.cli.wording import in_cli_terms
 from neonpay.errors import NeonPayError
 
 __all__ = ["build_parser", "main"]
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code: int = args.handler(ctx)
             return code
     except NeonPayError as exc:
-        out.error(str(exc) or type(exc).__name__)
+        out.error(in_cli_terms(str(exc)) or type(exc).__name__)
         return EXIT_FAILED
     except KeyboardInterrupt:
         out.error("interrupted")

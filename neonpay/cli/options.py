@@ -9,10 +9,11 @@ is not overwritten by a subcommand's default.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from neonpay.store import STORAGE_ENV, default_storage_url
 
-__all__ = ["add_root_options", "common_options", "storage_url"]
+__all__ = ["add_root_options", "common_options", "sqlite_file", "storage_url"]
 
 _STORAGE_HELP = (
     f"store URL: sqlite:///path.db or postgresql://... (default: ${STORAGE_ENV}, "
@@ -58,3 +59,16 @@ def storage_url(args: argparse.Namespace) -> str:
     """The store URL chosen by ``--storage``, ``$NEONPAY_STORAGE`` or the default."""
     url = getattr(args, "storage", None)
     return str(url) if url else default_storage_url()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names (as ``open_store`` reads it), else None
+    (PostgreSQL, or a SQLite URL without a usable path, which opening reports)."""
+    if not url.startswith("sqlite://"):
+        return None
+    path = url[len("sqlite://") :]
+    if path.startswith("/"):
+        path = path[1:]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)

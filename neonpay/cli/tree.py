@@ -57,8 +57,13 @@ def add_command(
     examples: Sequence[str],
     handler: Handler,
     description: str | None = None,
+    reads_only: bool = False,
 ) -> argparse.ArgumentParser:
-    """Add a leaf command with its one-line ``help``, ``examples`` and handler."""
+    """Add a leaf command with its one-line ``help``, ``examples`` and handler.
+
+    A ``reads_only`` command refuses a SQLite store file that does not exist (a mistyped
+    path) instead of creating an empty store; see :meth:`Context.open_neonpay`.
+    """
     parser = subparsers.add_parser(
         name,
         help=help,
@@ -67,7 +72,7 @@ def add_command(
         formatter_class=HelpFormatter,
         parents=[common_options()],
     )
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=handler, reads_only=reads_only)
     return parser
 
 

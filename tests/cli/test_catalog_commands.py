@@ -97,8 +97,11 @@ def test_storage_is_chosen_before_or_after_the_command_or_by_env(cli: CLI, tmp_p
     assert [s["id"] for s in cli("--storage", third, "stages", "list", "--json").json()] == [
         "from-env"
     ]
-    # The default store (NEONPAY_STORAGE of the fixture) saw none of them.
-    assert cli("stages", "list", "--json").json() == []
+    # The default store (NEONPAY_STORAGE of the fixture) saw none of them: it was not even
+    # created, and reading it says so instead of making an empty one.
+    assert not (tmp_path / "neonpay.db").exists()
+    assert cli("stages", "list", "--json").code == 1
+    assert not (tmp_path / "neonpay.db").exists()
 
     with create_neonpay(storage=other) as neonpay:  # the library sees the CLI's writes
         assert sorted(neonpay.list_payment_stages()) == ["early", "late"]
@@ -217,11 +220,11 @@ def test_an_import_with_one_bad_record_writes_nothing(cli: CLI, tmp_path: Path) 
     assert cli("import", "missing.json").code == 1
 
 
-def test_the_commands_work_on_postgresql(cli: CLI, postgres_url: str) -> None:
+def test_the_commands_work_on_postgresql(cli: CLI, postgres_url: str, tmp_path: Path) -> None:
     assert cli(*stage_args("premium"), "--storage", postgres_url).code == 0
     assert cli("promo", "add", "SPRING25", "--percent", "25", "--storage", postgres_url).code == 0
     stages = cli("--storage", postgres_url, "stages", "list", "--json").json()
     assert [s["id"] for s in stages] == ["premium"]
     with create_neonpay(storage=postgres_url) as neonpay:
         assert neonpay.promotions.get_promo_code("SPRING25") is not None
-    assert cli("stages", "list", "--json").json() == []  # the SQLite default is untouched
+    assert not (tmp_path / "neonpay.db").exists()  # the SQLite default is untouched

@@ -51,6 +51,12 @@ def test_demo_finishes_with_identical_catalogs_and_a_recorded_payment(cli: CLI) 
     assert (payment["stage_id"], payment["promo_code"]) == ("premium", "SPRING25")
     assert payment["amount"] == 110 - 110 * 25 // 100 == payment["emulator_balance"]
     assert payment["promo_uses"] == {"main": 1, "store-2": 1, "support": 1}
+    # Each bot shows the network-wide total: one use, not one use per bot.
+    assert (
+        "SPRING25 usage seen on each bot: main 1, store-2 1, support 1 "
+        "(1 use, counted once network-wide)"
+    ) in result.stderr
+    assert "1x" not in result.stderr
 
     # Nothing left behind, and no token in the output.
     assert not Path(report["directory"]).exists()

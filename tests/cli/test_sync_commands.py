@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .helpers import CLI, free_port, neonpay_command
+from .helpers import CLI, Run, free_port, neonpay_command
 
 TOKEN = "7654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SECRET = "cli-test-secret-4f7c1a9e2b"
@@ -30,6 +30,38 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         stdout, stderr = self.process.communicate(timeout=20)
         return self.process.returncode, stdout, stderr
+
+
+def serve_command(port: int) -> list[str]:
+    """``neonpay serve`` on ``port`` with the peer secret from ``PEER_SECRET``."""
+    return [*neonpay_command(), "serve", "--port", str(port), "--secret-env", "PEER_SECRET"]
+
+
+def add_bot(
+    cli: CLI, name: str, webhook: str, *options: str, env: dict[str, str] | None = None
+) -> Run:
+    """``neonpay sync add-bot`` for ``TOKEN`` as ``name`` at ``webhook``, then ``options``."""
+    return cli(
+        "sync", "add-bot", "--token", TOKEN, "--name", name, "--webhook", webhook, *options, env=env
+    )
+
+
+def add_stage(
+    cli: CLI, stage_id: str, title: str, description: str, price: int, *options: str
+) -> Run:
+    """``neonpay stages add`` with a title, description and price, then ``options``."""
+    return cli(
+        "stages",
+        "add",
+        stage_id,
+        "--title",
+        title,
+        "--description",
+        description,
+        "--price",
+        str(price),
+        *options,
+    )
 
 
 async def wait_for_health(base: str, timeout: float = 20.0) -> None:
@@ -57,16 +89,7 @@ def server(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[Server]:
     storage = f"sqlite:///{tmp_path / 'peer.db'}"
     env = {**cli_env, "PEER_SECRET": SECRET}
     process = subprocess.Popen(  # noqa: S603 - our own console script
-        [
-            *neonpay_command(),
-            "serve",
-            "--port",
-            str(port),
-            "--secret-env",
-            "PEER_SECRET",
-            "--storage",
-            storage,
-        ],
+        [*serve_command(port), "--storage", storage],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -84,45 +107,12 @@ def server(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[Server]:
 
 def test_add_list_sync_remove_across_processes(cli: CLI, server: Server) -> None:
     env = {"PEER_SECRET": SECRET}
-    assert (
-        cli(
-            "stages",
-            "add",
-            "premium",
-            "--title",
-            "Premium",
-            "--description",
-            "All",
-            "--price",
-            "100",
-        ).code
-        == 0
-    )
-    assert (
-        cli(
-            "stages",
-            "add",
-            "remote",
-            "--title",
-            "Remote",
-            "--description",
-            "From peer",
-            "--price",
-            "7",
-            "--storage",
-            server.storage,
-        ).code
-        == 0
-    )
+    assert add_stage(cli, "premium", "Premium", "All", 100).code == 0
+    assert add_stage(cli, "remote", "Remote", "From peer", 7, "--storage", server.storage).code == 0
 
-    added = cli(
-        "sync",
-        "add-bot",
-        "--token",
-        TOKEN,
-        "--name",
+    added = add_bot(
+        cli,
         "Store Bot",
-        "--webhook",
         server.url,
         "--direction",
         "bidirectional",
@@ -192,50 +182,9 @@ def test_add_list_sync_remove_across_processes(cli: CLI, server: Server) -> None
 def test_a_failing_peer_exits_1_with_one_line_per_peer(cli: CLI, server: Server) -> None:
     env = {"PEER_SECRET": SECRET}
     dead = f"http://127.0.0.1:{free_port()}/sync"
-    assert (
-        cli(
-            "sync",
-            "add-bot",
-            "--token",
-            TOKEN,
-            "--name",
-            "good",
-            "--webhook",
-            server.url,
-            "--secret-env",
-            "PEER_SECRET",
-            env=env,
-        ).code
-        == 0
-    )
-    assert (
-        cli(
-            "sync",
-            "add-bot",
-            "--token",
-            TOKEN,
-            "--name",
-            "down",
-            "--webhook",
-            dead,
-            "--secret-env",
-            "PEER_SECRET",
-            env=env,
-        ).code
-        == 0
-    )
-    wrong = cli(
-        "sync",
-        "add-bot",
-        "--token",
-        TOKEN,
-        "--name",
-        "wrong-secret",
-        "--webhook",
-        server.url,
-        "--secret",
-        "not-the-right-secret-at-all",
-    )
+    assert add_bot(cli, "good", server.url, "--secret-env", "PEER_SECRET", env=env).code == 0
+    assert add_bot(cli, "down", dead, "--secret-env", "PEER_SECRET", env=env).code == 0
+    wrong = add_bot(cli, "wrong-secret", server.url, "--secret", "not-the-right-secret-at-all")
     assert wrong.code == 0
     assert "--secret-env" in wrong.stderr  # the shell-history warning
     assert "not-the-right-secret-at-all" not in cli("sync", "list-bots", "--json").stdout
@@ -260,24 +209,10 @@ def test_ask_user_conflict_listed_and_resolved_from_the_command_line(
     env = {"PEER_SECRET": SECRET}
     stage = ["--title", "Premium", "--description", "All", "--price", "100"]
     assert cli("stages", "add", "premium", *stage).code == 0
-    assert (
-        cli(
-            "sync",
-            "add-bot",
-            "--token",
-            TOKEN,
-            "--name",
-            "peer",
-            "--webhook",
-            server.url,
-            "--secret-env",
-            "PEER_SECRET",
-            "--conflict",
-            "ask_user",
-            env=env,
-        ).code
-        == 0
+    added = add_bot(
+        cli, "peer", server.url, "--secret-env", "PEER_SECRET", "--conflict", "ask_user", env=env
     )
+    assert added.code == 0
     assert cli("sync", "sync-all", env=env).code == 0
 
     # Both bots change the same stage before they sync again.
@@ -285,7 +220,10 @@ def test_ask_user_conflict_listed_and_resolved_from_the_command_line(
     assert (
         cli("stages", "update", "premium", "--price", "120", "--storage", server.storage).code == 0
     )
-    assert cli("sync", "sync-all", env=env).code == 0
+    second = cli("sync", "sync-all", env=env)
+    assert second.code == 0, second.stderr
+    assert ", 1 conflict (" in second.stdout  # singular
+    assert "1 waiting for 'neonpay sync resolve'" in second.stdout
 
     pending = cli("sync", "conflicts", "--json").json()
     assert len(pending) == 1
@@ -308,13 +246,16 @@ def test_ask_user_conflict_listed_and_resolved_from_the_command_line(
 
 
 def test_a_rejected_add_bot_stores_nothing(cli: CLI) -> None:
+    assert cli("settings", "set", "greeting", "hi").code == 0  # the store exists
     base = ["sync", "add-bot", "--token", TOKEN, "--name", "peer"]
     bad_url = cli(*base, "--webhook", "ftp://store.example.com/sync")
     assert bad_url.code == 1
-    assert "webhook_url" in bad_url.stderr
+    assert "--webhook must be" in bad_url.stderr
+    assert "webhook_url" not in bad_url.stderr
     too_often = cli(*base, "--webhook", "https://store.example.com/sync", "--interval", "0")
     assert too_often.code == 1
-    assert "sync_interval_minutes" in too_often.stderr
+    assert "--interval must be between" in too_often.stderr
+    assert "sync_interval_minutes" not in too_often.stderr
     sideways = cli(*base, "--webhook", "https://store.example.com/sync", "--direction", "up")
     assert sideways.code == 2
     both = cli(
@@ -332,14 +273,9 @@ async def test_serve_runs_auto_sync_with_configured_bots(
     cli: CLI, server: Server, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     env = {"PEER_SECRET": SECRET}
-    added = cli(
-        "sync",
-        "add-bot",
-        "--token",
-        TOKEN,
-        "--name",
+    added = add_bot(
+        cli,
         "peer",
-        "--webhook",
         server.url,
         "--direction",
         "push",
@@ -353,12 +289,7 @@ async def test_serve_runs_auto_sync_with_configured_bots(
     assert added.code == 0, added.stderr
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        *neonpay_command(),
-        "serve",
-        "--port",
-        str(port),
-        "--secret-env",
-        "PEER_SECRET",
+        *serve_command(port),
         cwd=tmp_path,
         env={**cli_env, **env},
         stdout=asyncio.subprocess.PIPE,
@@ -367,20 +298,7 @@ async def test_serve_runs_auto_sync_with_configured_bots(
     try:
         await wait_for_health(f"http://127.0.0.1:{port}")
         # Written by another process while the server runs: auto sync carries it.
-        assert (
-            cli(
-                "stages",
-                "add",
-                "auto",
-                "--title",
-                "Auto",
-                "--description",
-                "Pushed",
-                "--price",
-                "3",
-            ).code
-            == 0
-        )
+        assert add_stage(cli, "auto", "Auto", "Pushed", 3).code == 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 20
         while True:
@@ -398,3 +316,19 @@ async def test_serve_runs_auto_sync_with_configured_bots(
     assert process.returncode == 0, err.decode()
     assert "auto sync with: peer" in out.decode()
     assert SECRET not in out.decode() + err.decode()
+
+
+def test_serve_announces_itself_once_and_a_taken_port_is_one_line(cli: CLI, server: Server) -> None:
+    port = server.url.rsplit(":", 1)[1].split("/", 1)[0]
+    taken = cli("serve", "--port", port, "--secret-env", "PEER_SECRET", env={"PEER_SECRET": SECRET})
+    assert taken.code == 1
+    lines = taken.stderr.strip().splitlines()
+    assert len(lines) == 1, taken.stderr
+    assert lines[0].startswith(f"error: the sync server cannot listen on 127.0.0.1:{port}: ")
+    assert "address already in use" in lines[0]
+    assert "Traceback" not in taken.stderr
+
+    code, stdout, stderr = server.stop()
+    assert code == 0, stderr
+    assert stdout.count(f"serving {server.storage} at {server.url}") == 1
+    assert "listening on" not in stdout + stderr  # the library's own INFO line is dropped

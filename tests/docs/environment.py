@@ -188,6 +188,9 @@ class PageRun:
         self._tasks_before = asyncio.all_tasks()
         self.cwd.mkdir(parents=True, exist_ok=True)
         self._patch.setenv("NEONPAY_STORAGE", self.storage_url)
+        # The reader's bot has already created its store; read-only CLI commands in a page
+        # (e.g. `neonpay export`) refuse a store that does not exist.
+        create_neonpay(storage=self.storage_url).close()
         self._patch.setenv("NEONPAY_SYNC_SECRET", PAGE_SECRET)
         self._patch.setenv("NO_COLOR", "1")
         for name in environment_names(self.text):

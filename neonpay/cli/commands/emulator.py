@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from neonpay.cli.arguments import positive_int
+from neonpay.cli.arguments import port, positive_int
 from neonpay.cli.signals import run_until_stopped
 from neonpay.cli.tree import EXIT_OK, add_command
 from neonpay.errors import ConfigurationError, MissingExtraError
@@ -37,7 +37,7 @@ def register(subparsers: Subparsers) -> None:
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8081, help="port (default 8081; 0: any)")
+    parser.add_argument("--port", type=port, default=8081, help="port (default 8081; 0: any)")
     parser.add_argument(
         "--precheckout-timeout",
         type=positive_int,

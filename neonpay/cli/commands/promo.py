@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
-from neonpay.cli.arguments import moment, positive_int, user_ids
+from neonpay.cli.arguments import moment, number, user_ids
 from neonpay.cli.tree import EXIT_FAILED, EXIT_OK, add_command, add_group
-from neonpay.cli.views import PROMO_COLUMNS, promo_row, promo_view
+from neonpay.cli.views import PROMO_COLUMNS, format_time, promo_row, promo_view
 from neonpay.core import DiscountType
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def register(subparsers: Subparsers) -> None:
         "list",
         help="list the promo codes with their network-wide uses",
         handler=list_promos,
+        reads_only=True,
         examples=["neonpay promo list", "neonpay promo list --json"],
     )
     add = add_command(
@@ -43,16 +45,16 @@ def register(subparsers: Subparsers) -> None:
     )
     add.add_argument("code", metavar="CODE", help="3-32 characters of A-Z, 0-9, _ and -")
     kind = add.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--percent", type=positive_int, help="percentage off (1-100)")
-    kind.add_argument("--fixed", type=positive_int, help="Stars off the price")
-    add.add_argument("--max-uses", type=positive_int, help="uses allowed over all bots")
+    kind.add_argument("--percent", type=number, help="percentage off (1-100)")
+    kind.add_argument("--fixed", type=number, help="Stars off the price")
+    add.add_argument("--max-uses", type=number, help="uses allowed over all bots")
     add.add_argument(
         "--expires",
         type=moment,
         metavar="WHEN",
         help="expiry: ISO date/time (UTC unless given) or Unix timestamp",
     )
-    add.add_argument("--min-amount", type=positive_int, help="lowest price it applies to")
+    add.add_argument("--min-amount", type=number, help="lowest price it applies to")
     add.add_argument(
         "--users", type=user_ids, metavar="ID,ID", help="only these Telegram user ids may use it"
     )
@@ -102,6 +104,11 @@ def add_promo(ctx: Context) -> int:
     else:
         row = promo_row(promo)
         ctx.out.success(f"saved promo code {promo.code}: {row['discount']} off")
+    if promo.expires_at is not None and promo.expires_at <= time.time():
+        ctx.out.warn(
+            f"{promo.code} is already expired ({format_time(promo.expires_at)}): nobody can "
+            "use it; give a later --expires to fix it"
+        )
     return EXIT_OK
 
 

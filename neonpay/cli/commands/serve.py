@@ -7,6 +7,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from neonpay.cli.arguments import port
 from neonpay.cli.signals import run_until_stopped
 from neonpay.cli.tree import EXIT_OK, add_command
 from neonpay.errors import ConfigurationError
@@ -38,7 +39,7 @@ def register(subparsers: Subparsers) -> None:
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any)")
+    parser.add_argument("--port", type=port, default=8080, help="port (default 8080; 0: any)")
     parser.add_argument(
         "--secret-env", metavar="VAR", help="the environment variable holding the secret(s)"
     )
@@ -70,6 +71,18 @@ def _secrets(var: str | None) -> tuple[str | None, list[str]]:
     return values[0], values[1:]
 
 
+class _AnnouncedByTheCommand(logging.Filter):
+    """Drops the server's own "listening on" log line: ``neonpay serve`` prints a fuller
+    one (node, store and URL), and one announcement is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "neonpay.web_sync.server"
+            and record.levelno == logging.INFO
+            and str(record.msg).startswith("sync server for node")
+        )
+
+
 def serve(ctx: Context) -> int:
     from neonpay.sync.multi import MultiBotSyncManager
     from neonpay.web_sync import SyncServer
@@ -80,6 +93,7 @@ def serve(ctx: Context) -> int:
     library.setLevel(args.log_level)
     for handler in library.handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(_AnnouncedByTheCommand())
     secret, more = _secrets(args.secret_env)
     neonpay = ctx.open_neonpay()
     server = SyncServer(

@@ -29,6 +29,7 @@ def register(subparsers: Subparsers) -> None:
         "get",
         help="show one setting, or all of them",
         handler=get_setting,
+        reads_only=True,
         examples=["neonpay settings get", "neonpay settings get thank_you_message"],
     )
     get.add_argument("name", metavar="NAME", nargs="?", help="the setting (all when omitted)")

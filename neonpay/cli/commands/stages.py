@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from neonpay.cli.arguments import json_value, positive_int
+from neonpay.cli.arguments import json_value, number
 from neonpay.cli.tree import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_command, add_group
 from neonpay.cli.views import STAGE_COLUMNS, stage_view
 from neonpay.core import PaymentStage
@@ -20,7 +20,7 @@ __all__ = ["register"]
 _FIELDS: list[tuple[str, str, Any, str]] = [
     ("--title", "title", str, "title shown on the invoice (1-32 characters)"),
     ("--description", "description", str, "description (1-255 characters)"),
-    ("--price", "price", positive_int, "price in whole Stars"),
+    ("--price", "price", number, "price in whole Stars (1-10000)"),
     ("--label", "label", str, "price label (default 'Payment')"),
     ("--photo-url", "photo_url", str, "http(s) URL of a photo"),
     ("--payload", "payload", json_value, "JSON value handed to on_payment (max 128 bytes)"),
@@ -43,6 +43,7 @@ def register(subparsers: Subparsers) -> None:
         "list",
         help="list the payment stages",
         handler=list_stages,
+        reads_only=True,
         examples=["neonpay stages list", "neonpay stages list --json"],
     )
     add = add_command(

@@ -13,9 +13,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from neonpay.cli.arguments import json_object
+from neonpay.cli.arguments import json_object, required_text
 from neonpay.cli.tree import EXIT_FAILED, EXIT_OK, add_command, add_group
 from neonpay.cli.views import format_time
+from neonpay.cli.wording import in_cli_terms
 from neonpay.errors import NeonPayError, mask_token
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def register(subparsers: Subparsers) -> None:
         "list-bots",
         help="list the configured bots (tokens masked)",
         handler=list_bots,
+        reads_only=True,
         examples=["neonpay sync list-bots", "neonpay sync list-bots --json"],
     )
     remove = add_command(
@@ -104,6 +106,7 @@ def register(subparsers: Subparsers) -> None:
         "sync-all",
         help="sync with every configured bot now",
         handler=sync_all,
+        reads_only=True,
         examples=["neonpay sync sync-all", "neonpay sync sync-all --json"],
         description=(
             "Sync with every configured bot now, concurrently. One line per bot says\n"
@@ -116,6 +119,7 @@ def register(subparsers: Subparsers) -> None:
         "sync",
         help="sync with one configured bot now",
         handler=sync_one,
+        reads_only=True,
         examples=['neonpay sync sync "Store Bot"'],
     )
     one.add_argument("name", metavar="NAME", help="the bot's name")
@@ -124,6 +128,7 @@ def register(subparsers: Subparsers) -> None:
         "stats",
         help="sync statistics per bot (success rate, items, conflicts, lag)",
         handler=stats,
+        reads_only=True,
         examples=["neonpay sync stats", "neonpay sync stats --json"],
     )
     conflicts = add_command(
@@ -131,6 +136,7 @@ def register(subparsers: Subparsers) -> None:
         "conflicts",
         help="list the conflicts waiting for a decision (ask_user)",
         handler=list_conflicts,
+        reads_only=True,
         examples=["neonpay sync conflicts"],
     )
     conflicts.add_argument("--bot", metavar="NAME", help="only conflicts with this bot")
@@ -160,6 +166,7 @@ def register(subparsers: Subparsers) -> None:
         "status",
         help="this node's identity, change-log head, cursors and lag",
         handler=status,
+        reads_only=True,
         examples=["neonpay sync status", "neonpay sync status --json"],
     )
 
@@ -186,8 +193,10 @@ def _add_bot_parser(actions: Subparsers) -> None:
             "NEONPAY_SYNC_SECRET when syncing."
         ),
     )
-    add.add_argument("--token", required=True, help="the other bot's token (shown masked)")
-    add.add_argument("--name", required=True, help="a unique name for the bot")
+    add.add_argument(
+        "--token", required=True, type=required_text, help="the other bot's token (shown masked)"
+    )
+    add.add_argument("--name", required=True, type=required_text, help="a unique name for the bot")
     add.add_argument(
         "--webhook",
         required=True,
@@ -250,18 +259,6 @@ def add_bot(ctx: Context) -> int:
     from neonpay.web_sync import SECRET_ENV
 
     args = ctx.args
-    if args.secret is not None:
-        ctx.out.warn(
-            "--secret puts the secret in your shell history and the process list; "
-            "--secret-env VAR keeps it out of both"
-        )
-    if args.secret_env and not os.environ.get(args.secret_env):
-        ctx.out.warn(f"{args.secret_env} is not set here; set it wherever you sync")
-    if args.secret is None and args.secret_env is None and not os.environ.get(SECRET_ENV):
-        ctx.out.warn(
-            f"no secret given: syncing will need {SECRET_ENV} set (or add the bot again "
-            "with --secret-env VAR)"
-        )
     kinds = set(args.kinds or KIND_FLAGS)
     config = BotSyncConfig(
         target_bot_token=args.token,
@@ -288,6 +285,19 @@ def add_bot(ctx: Context) -> int:
         ctx.out.success(
             f"{verb} bot {config.name!r} ({config.direction.value}, "
             f"{config.webhook_url}, token {mask_token(config.target_bot_token)})"
+        )
+    # Only once the bot is saved: a refused add needs its error, not advice about secrets.
+    if args.secret is not None:
+        ctx.out.warn(
+            "--secret puts the secret in your shell history and the process list; "
+            "--secret-env VAR keeps it out of both"
+        )
+    if args.secret_env and not os.environ.get(args.secret_env):
+        ctx.out.warn(f"{args.secret_env} is not set here; set it wherever you sync")
+    if args.secret is None and args.secret_env is None and not os.environ.get(SECRET_ENV):
+        ctx.out.warn(
+            f"no secret given: syncing will need {SECRET_ENV} set (or add the bot again "
+            "with --secret-env VAR)"
         )
     return EXIT_OK
 
@@ -369,9 +379,11 @@ def result_view(result: SyncResult) -> dict[str, Any]:
 
 def result_line(result: SyncResult) -> str:
     """One line about a finished sync run."""
+    conflicts = len(result.conflicts)
     text = (
         f"{result.peer}: {result.status.value} - {result.pushed} sent, {result.pulled} "
-        f"received, {len(result.conflicts)} conflicts ({result.duration:.2f} s)"
+        f"received, {conflicts} conflict{'' if conflicts == 1 else 's'} "
+        f"({result.duration:.2f} s)"
     )
     pending = [c for c in result.conflicts if c.outcome == "pending"]
     if pending:
@@ -401,7 +413,7 @@ async def run_syncs(manager: MultiBotSyncManager, names: Sequence[str], out: Out
     failed = [results[name] for name in names if not results[name].success]
     for result in failed:
         reason = "; ".join(result.errors) or result.status.value
-        out.error(f"{result.peer}: {reason}")
+        out.error(f"{result.peer}: {in_cli_terms(reason)}")
     if out.json_mode:
         out.json({name: result_view(results[name]) for name in names})
     return EXIT_FAILED if failed else EXIT_OK
@@ -476,11 +488,17 @@ def _fields_text(fields: Mapping[str, Any], deleted: bool) -> str:
 
 
 def list_conflicts(ctx: Context) -> int:
+    name = ctx.args.bot
     manager = _manager(ctx)
     try:
-        pending = manager.list_conflicts(ctx.args.bot)
+        pending = manager.list_conflicts(name)
+        unknown = name is not None and not pending and manager.get_bot(name) is None
     finally:
         _close(manager)
+    if unknown:
+        # A bot removed with conflicts still pending keeps them listed under its name.
+        ctx.out.error(f"no bot named {name!r} (see 'neonpay sync list-bots')")
+        return EXIT_FAILED
     ctx.out.listing(
         [c.to_dict() for c in pending],
         CONFLICT_COLUMNS,

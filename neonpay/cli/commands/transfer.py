@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from neonpay.cli.tree import EXIT_OK, add_command
 from neonpay.core import NeonPay, PaymentStage, PromoCode, Template
 from neonpay.core.settings import check_setting
-from neonpay.errors import ConfigurationError, ValidationError
+from neonpay.errors import ConfigurationError, NeonPayError, ValidationError
 
 if TYPE_CHECKING:
     from neonpay.cli.context import Context
@@ -36,6 +36,13 @@ __all__ = ["FORMAT", "export_document", "register"]
 FORMAT = "neonpay-catalog"
 VERSION = 1
 _SECTIONS = ("payment_stages", "promo_codes", "templates", "settings")
+#: How an error names a record of each section: ``stage 'premium': ...``.
+_RECORD_NOUNS = {
+    "payment_stages": "stage",
+    "promo_codes": "promo code",
+    "templates": "template",
+    "settings": "setting",
+}
 
 
 def register(subparsers: Subparsers) -> None:
@@ -45,6 +52,7 @@ def register(subparsers: Subparsers) -> None:
         "export",
         help="write the catalog as JSON (backup, review)",
         handler=export_catalog,
+        reads_only=True,
         examples=["neonpay export --output catalog.json", "neonpay export > catalog.json"],
     )
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE, not stdout")
@@ -91,7 +99,12 @@ def export_catalog(ctx: Context) -> int:
     document = export_document(ctx.open_neonpay())
     text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
     if ctx.args.output:
-        Path(ctx.args.output).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(ctx.args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot write {ctx.args.output}: {exc.strerror or exc}"
+            ) from exc
         counts = ", ".join(f"{len(document[s])} {s.replace('_', ' ')}" for s in _SECTIONS)
         if ctx.out.json_mode:
             ctx.out.json({"output": ctx.args.output, **{s: len(document[s]) for s in _SECTIONS}})
@@ -169,61 +182,88 @@ def _read_document(name: str) -> Mapping[str, Any]:
 
 
 def _plan(neonpay: NeonPay, document: Mapping[str, Any]) -> _Plan:
-    """Check every record of ``document`` and plan its write (raises before any write)."""
+    """Check every record of ``document`` and plan its write (raises before any write).
+
+    Raises:
+        ConfigurationError: a record breaks a rule; the message names the record
+            (``stage 'premium': invalid payment_stage.price: must be at least 1``).
+    """
     plan = _Plan()
-    for stage_id, fields in document.get("payment_stages", {}).items():
-        checked = neonpay.stages.validate(stage_id, _fields(fields, "payment_stages", stage_id))
-        stage = PaymentStage.from_fields(checked)
-        old = neonpay.get_payment_stage(stage_id)
-        plan.add(
-            "payment_stages",
-            old.to_fields() if old else None,
-            checked,
-            partial(neonpay.create_payment_stage, stage_id, stage),
-        )
-    for code, fields in document.get("promo_codes", {}).items():
-        promo = PromoCode.from_fields(code, _fields(fields, "promo_codes", code))
-        current = neonpay.promotions.get_promo_code(promo.code)
-        plan.add(
-            "promo_codes",
-            current.to_fields() if current else None,
-            promo.to_fields(),
-            partial(
-                neonpay.promotions.create_promo_code,
-                promo.code,
-                promo.discount_type,
-                promo.discount_value,
-                max_uses=promo.max_uses,
-                expires_at=promo.expires_at,
-                min_amount=promo.min_amount,
-                allowed_user_ids=promo.allowed_user_ids,
-                description=promo.description,
-                active=promo.active,
-            ),
-        )
-    for name, fields in document.get("templates", {}).items():
-        template = Template.from_fields(name, _fields(fields, "templates", name))
-        existing = neonpay.templates.get_template(name)
-        plan.add(
-            "templates",
-            existing.to_fields() if existing else None,
-            template.to_fields(),
-            partial(neonpay.templates.save, template),
-        )
-    missing = object()
-    for name, value in document.get("settings", {}).items():
-        checked_value = check_setting(name, value)
-        current_value = neonpay.settings.get(name, missing)
-        plan.add(
-            "settings",
-            None if current_value is missing else {"value": current_value},
-            {"value": checked_value},
-            partial(neonpay.settings.set, name, checked_value),
-        )
+    planners: dict[str, Callable[[_Plan, NeonPay, str, Any], None]] = {
+        "payment_stages": _plan_stage,
+        "promo_codes": _plan_promo,
+        "templates": _plan_template,
+        "settings": _plan_setting,
+    }
+    for section, planner in planners.items():
+        for key, value in document.get(section, {}).items():
+            try:
+                planner(plan, neonpay, key, value)
+            except NeonPayError as exc:
+                raise ConfigurationError(f"{_RECORD_NOUNS[section]} {key!r}: {exc}") from exc
     return plan
 
 
-def _fields(fields: Any, section: str, key: str) -> Mapping[str, Any]:
+def _plan_stage(plan: _Plan, neonpay: NeonPay, stage_id: str, fields: Any) -> None:
+    checked = neonpay.stages.validate(stage_id, _fields(fields))
+    stage = PaymentStage.from_fields(checked)
+    old = neonpay.get_payment_stage(stage_id)
+    plan.add(
+        "payment_stages",
+        old.to_fields() if old else None,
+        checked,
+        partial(neonpay.create_payment_stage, stage_id, stage),
+    )
+
+
+def _plan_promo(plan: _Plan, neonpay: NeonPay, code: str, fields: Any) -> None:
+    promo = PromoCode.from_fields(code, _fields(fields))
+    current = neonpay.promotions.get_promo_code(promo.code)
+    plan.add(
+        "promo_codes",
+        current.to_fields() if current else None,
+        promo.to_fields(),
+        partial(
+            neonpay.promotions.create_promo_code,
+            promo.code,
+            promo.discount_type,
+            promo.discount_value,
+            max_uses=promo.max_uses,
+            expires_at=promo.expires_at,
+            min_amount=promo.min_amount,
+            allowed_user_ids=promo.allowed_user_ids,
+            description=promo.description,
+            active=promo.active,
+        ),
+    )
+
+
+def _plan_template(plan: _Plan, neonpay: NeonPay, name: str, fields: Any) -> None:
+    template = Template.from_fields(name, _fields(fields))
+    existing = neonpay.templates.get_template(name)
+    plan.add(
+        "templates",
+        existing.to_fields() if existing else None,
+        template.to_fields(),
+        partial(neonpay.templates.save, template),
+    )
+
+
+_MISSING = object()
+
+
+def _plan_setting(plan: _Plan, neonpay: NeonPay, name: str, value: Any) -> None:
+    checked_value = check_setting(name, value)
+    current_value = neonpay.settings.get(name, _MISSING)
+    plan.add(
+        "settings",
+        None if current_value is _MISSING else {"value": current_value},
+        {"value": checked_value},
+        partial(neonpay.settings.set, name, checked_value),
+    )
+
+
+def _fields(fields: Any) -> Mapping[str, Any]:
     if not isinstance(fields, Mapping):
-        raise ValidationError(key, f"the {section} entry must be an object of fields")
+        raise ValidationError("fields", "the entry must be an object of fields")
     return fields

@@ -331,9 +331,9 @@ class DemoStory:
         await self.sync_round(["store-2", "support"], quiet=True)
         uses = {name: self.bot(name).promotions.usage("SPRING25") for name in BOT_NAMES}
         say(
-            "one more sync round carries the promo use: SPRING25 used "
-            + ", ".join(f"{n} {u}x" for n, u in uses.items())
-            + " (a per-bot counter, never lost to a conflict)"
+            "one more sync round carries the promo use: SPRING25 usage seen on each bot: "
+            + ", ".join(f"{n} {u}" for n, u in uses.items())
+            + f" ({_count(uses['main'], 'use')}, counted once network-wide)"
         )
         self.report["payment"]["promo_uses"] = uses
         return True
