@@ -8,12 +8,14 @@ under a transaction-scoped advisory lock so that replicas starting together do n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from neonpay.errors import ConfigurationError, MissingExtraError, StorageError
+from neonpay.store.base import ApplyOutcome, Decide, Outcome, Record
 from neonpay.store.sql import Session, SQLStore
 
 if TYPE_CHECKING:
@@ -23,6 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore", "mask_dsn"]
 
 _MIGRATION_LOCK = 0x4E454F4E  # "NEON"
+#: Statistics are refreshed once the records written since the last ``ANALYZE`` reach
+#: this many, and at least this share of the table as it was then.
+_ANALYZE_MIN_ROWS = 1000
+_ANALYZE_SHARE = 0.2
+
+logger = logging.getLogger("neonpay.store")
 
 
 def mask_dsn(dsn: str) -> str:
@@ -82,6 +90,8 @@ class PostgresStore(SQLStore):
             raise MissingExtraError("postgres", "the PostgreSQL store") from exc
         super().__init__(mask_dsn(dsn), node_id)
         self._psycopg = psycopg
+        self._analyzed_rows = 0.0  # the records table's size at the last ANALYZE
+        self._unanalyzed = 0  # records written by apply_batch since then
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]
         self._pool = psycopg_pool.ConnectionPool(
             dsn,
@@ -118,6 +128,35 @@ class PostgresStore(SQLStore):
                 yield _PostgresSession(conn)
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL error on {self.url}: {exc}") from exc
+
+    def apply_batch(self, incoming: Sequence[Record], decide: Decide) -> list[ApplyOutcome]:
+        """:meth:`SQLStore.apply_batch`, then fresh planner statistics once the tables have
+        grown by a fifth since the last ``ANALYZE``.
+
+        During a bulk load (a first sync) autovacuum has not analyzed the tables yet, and
+        with the statistics of an empty table the key lookups of the next batches become
+        scans of the whole kind.
+        """
+        outcomes = super().apply_batch(incoming, decide)
+        self._unanalyzed += sum(1 for o in outcomes if o.outcome is Outcome.APPLIED)
+        if self._unanalyzed >= max(_ANALYZE_MIN_ROWS, _ANALYZE_SHARE * self._analyzed_rows):
+            self._analyze()
+        return outcomes
+
+    def _analyze(self) -> None:
+        """Refresh the statistics of the records and changes tables (best effort: the
+        batch is already committed; a failure is logged, and tried again later)."""
+        self._unanalyzed = 0
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("ANALYZE neonpay_records, neonpay_changes")
+                row = conn.execute(
+                    "SELECT reltuples FROM pg_class WHERE oid = 'neonpay_records'::regclass"
+                ).fetchone()
+        except self._psycopg.Error as exc:
+            logger.warning("could not refresh the statistics of %s: %s", self.url, exc)
+            return
+        self._analyzed_rows = max(0.0, float(row[0])) if row else 0.0
 
     def close(self) -> None:
         if self._closed:

@@ -58,14 +58,39 @@ class Session(abc.ABC):
         return rows[0] if rows else None
 
 
+def _stamps_column(record: Record) -> str:
+    """The ``field_hlcs`` column: ``[{...}]`` (compact: the stamps of ``fields`` equal to
+    ``hlc`` are left out) when every field has a stamp, else the whole map ``{...}``."""
+    stamps = record.field_hlcs
+    fields = record.fields
+    if not stamps.keys() >= fields.keys():  # rare: keep it exactly as it is
+        return _json.dumps_text(dict(stamps))
+    hlc = record.hlc
+    return _json.dumps_text(
+        [{name: stamp for name, stamp in stamps.items() if stamp != hlc or name not in fields}]
+    )
+
+
+def _stamps_from_column(text: str, fields: Mapping[str, Any], hlc: str) -> dict[str, str]:
+    """The full ``field_hlcs`` of a row (see :func:`_stamps_column`)."""
+    stored = _json.loads(text)
+    if isinstance(stored, dict):  # the whole map (rows written before compact ones too)
+        return stored
+    explicit: dict[str, str] = stored[0]
+    if not explicit:
+        return dict.fromkeys(sorted(fields), hlc)
+    return dict(sorted({**dict.fromkeys(fields, hlc), **explicit}.items()))
+
+
 def _record_from_row(row: Sequence[Any]) -> Record:
+    fields = _json.loads(row[2])
     return Record(
         kind=row[0],
         key=row[1],
-        fields=_json.loads(row[2]),
+        fields=fields,
         version=_json.loads(row[3]),
         hlc=row[4],
-        field_hlcs=_json.loads(row[5]),
+        field_hlcs=_stamps_from_column(row[5], fields, row[4]),
         deleted=bool(row[6]),
         origin=row[7],
         updated_at=float(row[8]),
@@ -81,7 +106,7 @@ def _record_params(record: Record, seq: int, received_from: str | None) -> tuple
         _json.dumps_text(dict(record.fields)),
         _json.dumps_text(dict(record.version)),
         record.hlc,
-        _json.dumps_text(dict(record.field_hlcs)),
+        _stamps_column(record),
         int(record.deleted),
         record.origin,
         record.updated_at,

@@ -7,7 +7,9 @@ write transaction (see :meth:`neonpay.store.base.Store.apply_batch`).
   tombstones, equal fields, two conflict resolutions); otherwise it is a **conflict**,
   left for the node running the SyncManager to resolve;
 * equal versions with different content (two merges that took different paths): the
-  larger state by :func:`~neonpay.sync.merge.order_key` wins, so both sides converge.
+  larger state by :func:`~neonpay.sync.merge.order_key` wins, so both sides converge;
+* promo usage counters never go down: unless ours is newer, the result holds each node's
+  maximum count, even against a newer version with a lower count (forged or broken).
 
 A state stored exactly as it came is marked as received from the sender, so it is never
 echoed back to it; a merged state is not, so the sender gets the merge.
@@ -29,6 +31,8 @@ def decide(incoming: Record, local: Record | None, *, sender: str | None) -> App
     if local is None:
         return ApplyOutcome(Outcome.APPLIED, incoming, incoming, None, sender)
     order = compare_versions(incoming.version, local.version)
+    if incoming.kind == "promo_usage" and order is not Order.BEFORE:
+        return _usage(incoming, local, order, sender)
     if order is Order.AFTER:
         return ApplyOutcome(Outcome.APPLIED, incoming, incoming, local, sender)
     if order is Order.BEFORE:
@@ -40,6 +44,23 @@ def decide(incoming: Record, local: Record | None, *, sender: str | None) -> App
     merged = settle(incoming, local)
     if merged is None:
         return ApplyOutcome(Outcome.CONFLICT, incoming, None, local)
+    if state_equal(merged, local):
+        return ApplyOutcome(Outcome.KNOWN, incoming, None, local)
+    received = sender if state_equal(merged, incoming) else None
+    return ApplyOutcome(Outcome.APPLIED, incoming, merged, local, received)
+
+
+def _usage(incoming: Record, local: Record, order: Order, sender: str | None) -> ApplyOutcome:
+    """Usage counters only grow. Whatever the versions claim, each node's count is the
+    maximum of both sides, so a forged or broken state (a newer version with a lower
+    count) can never take uses away; the sender then receives the corrected state."""
+    covers = all(int(incoming.fields.get(node, 0)) >= int(n) for node, n in local.fields.items())
+    if order is Order.AFTER and covers:
+        return ApplyOutcome(Outcome.APPLIED, incoming, incoming, local, sender)
+    if order is Order.EQUAL and content_equal(incoming, local):
+        return ApplyOutcome(Outcome.KNOWN, incoming, None, local)
+    merged = settle(incoming, local)
+    assert merged is not None  # usage counters always settle
     if state_equal(merged, local):
         return ApplyOutcome(Outcome.KNOWN, incoming, None, local)
     received = sender if state_equal(merged, incoming) else None

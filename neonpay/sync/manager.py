@@ -10,7 +10,8 @@ may only flow where the direction allows (a PUSH peer never writes to us, a PULL
 never receives from us):
 
 * MERGE: the field-by-field merge (no counter goes up). BIDIRECTIONAL: written here and
-  pushed. PULL: written here. PUSH: pushed to the peer, not written here.
+  pushed. PULL: written here. PUSH: written here and pushed when it keeps only our
+  fields; both sides left as they are when it needs the peer's.
 * SOURCE_WINS: our fields as a new write that dominates both sides. BIDIRECTIONAL and
   PUSH: written here and pushed. PULL: ours kept, nothing written.
 * TARGET_WINS: the peer's fields as a new write. BIDIRECTIONAL: written here and pushed.
@@ -47,9 +48,15 @@ from neonpay.sync.config import BotSyncConfig, ConflictResolution, SyncDirection
 from neonpay.sync.conflicts import ConflictResolver, SyncConflict
 from neonpay.sync.decide import decide, expecting, make_decide
 from neonpay.sync.merge import merge_states, resolution_write, state_equal
-from neonpay.sync.pending import conflict_from_row, record_pending, resolve_pending
+from neonpay.sync.pending import (
+    conflict_from_row,
+    pending_conflicts,
+    record_pending,
+    resolve_pending,
+)
 from neonpay.sync.propagation import notify_applied
-from neonpay.sync.protocol import PushResult, Transport
+from neonpay.sync.protocol import ChangesPage, PushResult, Transport
+from neonpay.sync.reopen import load_open, save_open
 from neonpay.sync.results import SyncResult, SyncStatus
 from neonpay.sync.validation import RecordCheck
 
@@ -78,6 +85,16 @@ class _Run:
     outbox: list[Record] = field(default_factory=list)
     #: records whose conflict was left as it is in this run (pending, unresolved, kept)
     unsettled: set[tuple[str, str]] = field(default_factory=set)
+    #: the peer's states of conflicts left open, to be met again by the next run
+    reopen: dict[tuple[str, str], Record] = field(default_factory=dict)
+    #: push with no echo suppression until the push cursor reaches this sequence
+    resend_until: int = 0
+
+    def leave_open(self, remote: Record) -> None:
+        """Skip this record for the rest of the run, and meet it again next run."""
+        key = (remote.kind, remote.key)
+        self.unsettled.add(key)
+        self.reopen[key] = remote
 
     def note(self, conflict: SyncConflict) -> None:
         """Report one conflict per record per run (the latest round of it)."""
@@ -88,6 +105,21 @@ class _Run:
                 conflicts[index] = conflict
                 return
         conflicts.append(conflict)
+
+
+@dataclass
+class _InFlight:
+    """A page pushed whose answer has not been handled yet."""
+
+    task: asyncio.Future[PushResult]
+    records: list[Record]
+    next_cursor: int  # the push cursor once the page is acknowledged
+
+    async def discard(self) -> None:
+        """Stop waiting for the answer (the peer may still apply the page: harmless, a
+        page sent again is answered ``known``)."""
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
 
 
 class SyncManager:
@@ -218,12 +250,10 @@ class SyncManager:
         return await self._run(pull=True, push=False)
 
     def list_conflicts(self) -> list[SyncConflict]:
-        """The pending (ASK_USER) conflicts with this peer."""
-        name = self.peer_name
+        """The pending (ASK_USER) conflicts with this peer (those a later state settled
+        meanwhile are closed, not listed)."""
         return [
-            conflict_from_row(row)
-            for row in self.neonpay.store.list_conflicts("pending")
-            if row.peer == name
+            conflict_from_row(row) for row in pending_conflicts(self.neonpay.store, self.peer_name)
         ]
 
     def resolve_conflict(self, conflict_id: int, choice: Any) -> Record:
@@ -239,14 +269,19 @@ class SyncManager:
         async with self._lock:
             result = SyncResult(peer=name, status=SyncStatus.IN_PROGRESS, started_at=time.time())
             run: _Run | None = None
+            kept: dict[tuple[str, str], Record] = {}
             sent = received = requests = 0
             try:
                 transport = self._get_transport()
                 stats = transport.stats
                 sent, received, requests = stats.bytes_sent, stats.bytes_received, stats.requests
                 run = _Run(result, transport, peer_node=self._known_peer_node())
+                run.resend_until = self._load_resend()
+                kept = load_open(self.neonpay.store, name, run.peer_node)
+                run.reopen.update(kept)
                 if pull:
                     await self._pull(run)
+                await self._reopen(run, kept)
                 if push:
                     await self._push(run)
             except asyncio.CancelledError:
@@ -258,12 +293,36 @@ class SyncManager:
                     logger.exception("sync with %r failed unexpectedly", name)
             finally:
                 if run is not None:
+                    self._keep_open(run, kept)
                     stats = run.transport.stats
                     result.bytes_sent = stats.bytes_sent - sent
                     result.bytes_received = stats.bytes_received - received
                     result.requests = stats.requests - requests
                 self._finish(result)
         return result
+
+    def _keep_open(self, run: _Run, kept: Mapping[tuple[str, str], Record]) -> None:
+        """Save the conflicts this run left open (and those it did not get to)."""
+        if not kept and not run.reopen:
+            return
+        try:
+            save_open(self.neonpay.store, self.peer_name, run.peer_node, run.reopen)
+        except StorageError as exc:
+            run.result.errors.append(
+                f"could not keep the open conflicts with {self.peer_name!r} for the next "
+                f"sync: {exc}"
+            )
+
+    async def _reopen(self, run: _Run, kept: Mapping[tuple[str, str], Record]) -> None:
+        """Meet again the conflicts earlier runs left open (unless this run's pull already
+        met a newer state of the record)."""
+        kinds = set(self.config.kinds)
+        for key, remote in list(kept.items()):
+            if key in run.unsettled or run.reopen.get(key) is not remote:
+                continue
+            del run.reopen[key]
+            if remote.kind in kinds:
+                await self._resolve(run, remote)
 
     def _fail(self, result: SyncResult, message: str) -> None:
         result.status = SyncStatus.FAILED
@@ -293,6 +352,10 @@ class SyncManager:
     def _describe(self, exc: BaseException) -> str:
         name = self.peer_name
         where = f" at {self.config.webhook_url}" if self.config.webhook_url else ""
+        # The HTTP transport's messages already name the peer, its URL and what to check:
+        # they are passed on as they are, not wrapped in the same words again.
+        if isinstance(exc, (PeerUnreachable, PeerRejected)) and repr(name) in str(exc):
+            return str(exc)
         if isinstance(exc, PeerUnreachable):
             return (
                 f"peer {name!r}{where} is unreachable ({exc}); check that its sync server runs; "
@@ -343,7 +406,34 @@ class SyncManager:
         store = self.neonpay.store
         store.set_cursor(self.peer_name, "pull", Cursor(0, node_id))
         store.set_cursor(self.peer_name, "push", Cursor(0, node_id))
+        run.reopen.clear()  # they were the old store's states
         return True
+
+    def _peer_restored(self, run: _Run, node_id: str) -> None:
+        """The peer kept its node id but its change log is shorter than our cursor: its
+        store was put back to an older copy. Whatever we sent it since may be gone,
+        including the states it had sent us itself: both cursors start again from 0, and
+        until the push has caught up with our log as it is now, states received from the
+        peer are sent back too."""
+        logger.warning(
+            "peer %r (%s) has a shorter change log than before: its store was restored "
+            "from an older copy; sending everything again",
+            self.peer_name,
+            node_id,
+        )
+        store = self.neonpay.store
+        run.resend_until = store.last_seq()
+        store.set_meta(self._resend_meta, str(run.resend_until))
+        store.set_cursor(self.peer_name, "pull", Cursor(0, node_id))
+        store.set_cursor(self.peer_name, "push", Cursor(0, node_id))
+
+    @property
+    def _resend_meta(self) -> str:
+        return f"sync_resend_until:{self.peer_name}"
+
+    def _load_resend(self) -> int:
+        text = self.neonpay.store.get_meta(self._resend_meta)
+        return int(text) if text and text.isdigit() else 0
 
     # --- pull -------------------------------------------------------------------------------------
     async def _pull(self, run: _Run) -> None:
@@ -352,34 +442,61 @@ class SyncManager:
         kinds = list(self.config.kinds)
         since = store.get_cursor(name, "pull").seq
         restarted = False
-        while True:
-            try:
-                page = await run.transport.pull(
-                    since, self.config.page_size, kinds, requester=self.neonpay.node_id
-                )
-            except PeerRejected as exc:
-                if since == 0 or restarted or not _may_be_stale_cursor(exc):
-                    raise
-                # A cursor beyond the peer's head: was its store replaced?
-                info = await run.transport.info()
-                replaced = self._learn_peer_node(run, info.node_id)
-                if not replaced and info.last_seq >= since:
-                    raise
-                if not replaced:
-                    store.set_cursor(name, "pull", Cursor(0, info.node_id))
-                since, restarted = 0, True
-                continue
-            run.contacted = True
-            if self._learn_peer_node(run, page.node_id):
-                if restarted:
-                    raise SyncError(f"peer {name!r} changed its node id during the sync")
-                since, restarted = 0, True
-                continue
-            await self._apply_pulled(run, page.records)
-            store.set_cursor(name, "pull", Cursor(page.next_cursor, page.node_id))
-            since = page.next_cursor
-            if not page.has_more:
-                return
+        # The next page is asked for while this one is applied (one request ahead); its
+        # answer, or its failure, is taken only after this page's cursor is stored.
+        ahead: asyncio.Future[ChangesPage] | None = None
+        try:
+            while True:
+                try:
+                    if ahead is not None:
+                        asked, ahead = ahead, None
+                        page = await asked
+                    else:
+                        page = await run.transport.pull(
+                            since, self.config.page_size, kinds, requester=self.neonpay.node_id
+                        )
+                except PeerRejected as exc:
+                    if since == 0 or restarted or not _may_be_stale_cursor(exc):
+                        raise
+                    # A cursor beyond the peer's head: was its store replaced?
+                    info = await run.transport.info()
+                    replaced = self._learn_peer_node(run, info.node_id)
+                    if not replaced and info.last_seq >= since:
+                        raise
+                    if not replaced:
+                        self._peer_restored(run, info.node_id)
+                    since, restarted = 0, True
+                    continue
+                run.contacted = True
+                if self._learn_peer_node(run, page.node_id):
+                    if restarted:
+                        raise SyncError(f"peer {name!r} changed its node id during the sync")
+                    since, restarted = 0, True
+                    continue
+                if page.has_more and page.next_cursor <= since:
+                    raise SyncError(
+                        f"peer {name!r} said more changes follow but its cursor did not move "
+                        f"past {since}; the peer is misbehaving"
+                    )
+                if page.has_more:
+                    ahead = asyncio.ensure_future(
+                        run.transport.pull(
+                            page.next_cursor,
+                            self.config.page_size,
+                            kinds,
+                            requester=self.neonpay.node_id,
+                        )
+                    )
+                    await asyncio.sleep(0)  # let it go out before the page is applied
+                await self._apply_pulled(run, page.records)
+                store.set_cursor(name, "pull", Cursor(page.next_cursor, page.node_id))
+                since = page.next_cursor
+                if not page.has_more:
+                    return
+        finally:
+            if ahead is not None:  # not needed after a failure: stop waiting for it
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
 
     async def _apply_pulled(self, run: _Run, records: Sequence[Record]) -> None:
         kinds = set(self.config.kinds)
@@ -417,36 +534,86 @@ class SyncManager:
         since = store.get_cursor(name, "push").seq
         kinds = list(self.config.kinds)
         restarted = False
-        while True:
-            if run.outbox:
-                batch, run.outbox = run.outbox, []
-                result = await run.transport.push(batch, sender=self.neonpay.node_id)
-                run.contacted = True
-                await self._handle_pushed(run, batch, result)
-                continue
-            page = store.feed(
-                since, self.config.page_size, kinds=kinds, exclude_received_from=run.peer_node
-            )
-            records = [r for r in page.records if (r.kind, r.key) not in run.unsettled]
-            if not records:
-                if page.next_cursor != since:
-                    store.set_cursor(name, "push", Cursor(page.next_cursor, run.peer_node))
-                if page.records:  # all of them left unsettled in this run: skip them
-                    since = page.next_cursor
+        # Pipelined: page k+1 is read and sent while the peer applies page k (at most two
+        # in flight). Answers are handled, and the cursor moved, strictly in page order;
+        # after a failure the cursor stays at the last page fully acknowledged.
+        inflight: _InFlight | None = None
+        try:
+            while True:
+                if inflight is not None and (run.outbox or inflight.task.done()):
+                    done, inflight = inflight, None
+                    if await self._acknowledge(run, done):
+                        if restarted:
+                            raise SyncError(f"peer {name!r} changed its node id during the sync")
+                        since, restarted = 0, True
                     continue
-                if run.contacted:
-                    return
-                # nothing to send and no word from the peer yet: an empty push checks it
-            result = await run.transport.push(records, sender=self.neonpay.node_id)
-            run.contacted = True
-            if self._learn_peer_node(run, result.node_id):
-                if restarted:
-                    raise SyncError(f"peer {name!r} changed its node id during the sync")
-                since, restarted = 0, True
-                continue
-            await self._handle_pushed(run, records, result)
-            store.set_cursor(name, "push", Cursor(page.next_cursor, run.peer_node))
-            since = page.next_cursor
+                if run.outbox:
+                    batch, run.outbox = run.outbox, []
+                    result = await run.transport.push(batch, sender=self.neonpay.node_id)
+                    run.contacted = True
+                    await self._handle_pushed(run, batch, result)
+                    continue
+                echo = since < run.resend_until  # the peer lost what it had: its own states too
+                page = store.feed(
+                    since,
+                    self.config.page_size,
+                    kinds=kinds,
+                    exclude_received_from=None if echo else run.peer_node,
+                )
+                records = [r for r in page.records if (r.kind, r.key) not in run.unsettled]
+                if not records:
+                    if inflight is not None:  # settle what is in flight first, then look again
+                        done, inflight = inflight, None
+                        if await self._acknowledge(run, done):
+                            if restarted:
+                                raise SyncError(
+                                    f"peer {name!r} changed its node id during the sync"
+                                )
+                            since, restarted = 0, True
+                        continue
+                    if page.next_cursor != since:
+                        store.set_cursor(name, "push", Cursor(page.next_cursor, run.peer_node))
+                    if page.records:  # all of them left unsettled in this run: skip them
+                        since = page.next_cursor
+                        continue
+                    if run.contacted:
+                        if run.resend_until and since >= run.resend_until:
+                            store.set_meta(self._resend_meta, "")  # caught up
+                            run.resend_until = 0
+                        return
+                    # nothing to send and no word from the peer yet: an empty push checks it
+                sending = _InFlight(
+                    asyncio.ensure_future(run.transport.push(records, sender=self.neonpay.node_id)),
+                    records,
+                    page.next_cursor,
+                )
+                if inflight is not None:
+                    done, inflight = inflight, sending
+                    if await self._acknowledge(run, done):
+                        if restarted:
+                            raise SyncError(f"peer {name!r} changed its node id during the sync")
+                        await inflight.discard()  # it went to the replaced store
+                        since, restarted, inflight = 0, True, None
+                        continue
+                else:
+                    inflight = sending
+                since = page.next_cursor
+        finally:
+            if inflight is not None:
+                await inflight.discard()
+
+    async def _acknowledge(self, run: _Run, sent: _InFlight) -> bool:
+        """Handle the answer to a pushed page and move the push cursor past it; True when
+        the peer turned out to have a new node id (nothing handled then)."""
+        result = await sent.task
+        run.contacted = True
+        if self._learn_peer_node(run, result.node_id):
+            return True
+        await self._handle_pushed(run, sent.records, result)
+        self.neonpay.store.set_cursor(
+            self.peer_name, "push", Cursor(sent.next_cursor, run.peer_node)
+        )
+        return False
 
     async def _handle_pushed(self, run: _Run, batch: Sequence[Record], result: PushResult) -> None:
         name = self.peer_name
@@ -489,7 +656,7 @@ class SyncManager:
         attempts = run.attempts.get(key, 0) + 1
         run.attempts[key] = attempts
         if attempts > self.max_rounds:
-            run.unsettled.add(key)
+            run.leave_open(remote)
             run.result.errors.append(
                 f"{_describe_record(remote)} kept changing on both sides with peer {name!r}; "
                 f"gave up after {self.max_rounds} rounds, the next sync tries again"
@@ -514,7 +681,7 @@ class SyncManager:
         try:
             answer = self.conflict_resolver.resolve_conflict(conflict)
         except Exception as exc:  # a user's resolver must not break the run
-            run.unsettled.add(key)
+            run.leave_open(remote)
             logger.exception("the conflict resolver failed on %s", _describe_record(remote))
             run.result.errors.append(
                 f"the conflict resolver failed on {_describe_record(remote)}: {exc!r}"
@@ -527,7 +694,7 @@ class SyncManager:
             return
         if answer is None:
             conflict.outcome = "unresolved"
-            run.unsettled.add(key)
+            run.leave_open(remote)
             return
         try:
             fields = (
@@ -535,7 +702,7 @@ class SyncManager:
             )
         except ValidationError as exc:
             conflict.outcome = "unresolved"
-            run.unsettled.add(key)
+            run.leave_open(remote)
             run.result.errors.append(
                 f"the conflict resolver chose invalid fields for {_describe_record(remote)}: {exc}"
             )
@@ -559,10 +726,21 @@ class SyncManager:
         elif strategy is ConflictResolution.MERGE:
             assert conflict.merged is not None
             conflict.outcome = "merged"
-            if direction is SyncDirection.PUSH:
-                run.outbox.append(conflict.merged)
+            merged = conflict.merged
+            takes_nothing_from_peer = merged.deleted == local.deleted and dict(
+                merged.fields
+            ) == dict(local.fields)
+            if direction is SyncDirection.PUSH and not takes_nothing_from_peer:
+                # The merge needs the peer's fields, which a PUSH link may not write here.
+                # Pushing it alone would leave the peer holding a state we never stored,
+                # marked as received from us, so it would never come back: both sides stay
+                # as they are until a link that may carry the merge both ways settles it.
+                conflict.outcome = "kept_local"
             else:
-                await self._write(run, local, conflict.merged, remote)
+                # Also on a PUSH link when the merge keeps our fields: only the version
+                # changes here, and storing it keeps the peer from holding a state we never
+                # stored (it would mark it as received from us and never send it back).
+                await self._write(run, local, merged, remote)
         elif strategy is ConflictResolution.SOURCE_WINS:
             if direction is SyncDirection.PULL:
                 conflict.outcome = "kept_local"

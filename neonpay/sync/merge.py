@@ -8,8 +8,9 @@ Two kinds of result come out of here:
   node, or on both, without creating a new conflict.
 * **new writes** (:func:`resolution_write`): SOURCE_WINS, TARGET_WINS, a custom resolver
   or a person chose the fields. The version covers both sides plus one write of the
-  resolving node, a fresh clock stamp marks every field, and ``resolution=True`` lets two
-  nodes that resolved the same conflict at the same time converge by the later stamp.
+  resolving node, a fresh clock stamp marks every field that was in dispute (fields
+  both sides agree on keep their stamps), and ``resolution=True`` lets two nodes that
+  resolved the same conflict at the same time converge by the later stamp.
 """
 
 from __future__ import annotations
@@ -197,6 +198,11 @@ def merge_states(local: Record, remote: Record, check: FieldCheck | None = None)
     return merged
 
 
+def _field(fields: Mapping[str, Any], name: str) -> str | None:
+    """A field's value in canonical JSON, None when absent (for exact comparison)."""
+    return _canon(fields[name]) if name in fields else None
+
+
 def resolution_write(
     local: Record,
     remote: Record,
@@ -210,7 +216,8 @@ def resolution_write(
 
     Its version is the pointwise maximum plus one write of ``node_id``; its stamp comes
     after both states' stamps and after ``last`` (the node's latest stamp, see
-    :meth:`~neonpay.store.base.Store.last_hlc`), and marks every field.
+    :meth:`~neonpay.store.base.Store.last_hlc`), and marks every field that was in
+    dispute (a field both live sides agree on and the resolution keeps keeps its stamp).
     """
     version = merge_versions(local.version, remote.version)
     version[node_id] = version.get(node_id, 0) + 1
@@ -222,13 +229,23 @@ def resolution_write(
         else next_hlc(previous, node_id, seen=seen, now_ms=now_ms)
     ).encode()
     names = set(local.field_hlcs) | set(remote.field_hlcs) | set(fields or {})
+    stamps = dict.fromkeys(sorted(names), stamp)
+    if fields is not None and not local.deleted and not remote.deleted:
+        # A field both sides agree on, and the resolution keeps, was not in dispute: it
+        # keeps its stamp, so that a concurrent edit of it elsewhere still wins a later
+        # MERGE ("a field changed on one side only keeps that change").
+        for name in names:
+            value = _field(fields, name)
+            if value == _field(local.fields, name) == _field(remote.fields, name):
+                kept = max(local.field_hlcs.get(name, ""), remote.field_hlcs.get(name, ""))
+                stamps[name] = kept or stamp
     return Record(
         kind=local.kind,
         key=local.key,
         fields=dict(fields) if fields is not None else {},
         version=dict(sorted(version.items())),
         hlc=stamp,
-        field_hlcs=dict.fromkeys(sorted(names), stamp),
+        field_hlcs=stamps,
         deleted=fields is None,
         origin=node_id,
         updated_at=time.time(),

@@ -17,8 +17,9 @@ from neonpay.store.base import Cursor, Record
 from neonpay.sync.config import BotSyncConfig
 from neonpay.sync.conflicts import SyncConflict
 from neonpay.sync.manager import SyncManager
-from neonpay.sync.pending import conflict_from_row, resolve_pending
+from neonpay.sync.pending import conflict_from_row, pending_conflicts, resolve_pending
 from neonpay.sync.protocol import Transport
+from neonpay.sync.reopen import forget_open
 from neonpay.sync.results import SyncResult, SyncStatus
 from neonpay.sync.scheduler import DEFAULT_DEBOUNCE, AutoSyncScheduler
 from neonpay.sync.stats import peer_stats
@@ -114,11 +115,13 @@ class MultiBotSyncManager:
         self._scheduler.update_peer(config)
 
     def remove_bot(self, name: str) -> bool:
-        """Forget a peer (its config and cursors; its history stays); False when unknown.
+        """Forget a peer (its config, cursors and the conflicts kept open for its next
+        sync; its history stays); False when unknown.
         Its automatic sync loop is cancelled; its connection is released by
         :meth:`close`."""
         known = self._configs.pop(name, None) is not None
         removed = self.neonpay.store.delete_peer(name)
+        forget_open(self.neonpay.store, name)
         self._scheduler.cancel_peer(name)
         manager = self._managers.pop(name, None)
         if manager is not None:
@@ -234,12 +237,10 @@ class MultiBotSyncManager:
 
     # --- conflicts (ASK_USER) -----------------------------------------------------------
     def list_conflicts(self, peer: str | None = None) -> list[SyncConflict]:
-        """Pending conflicts (of one peer, or all), oldest first."""
-        return [
-            conflict_from_row(row)
-            for row in self.neonpay.store.list_conflicts("pending")
-            if peer is None or row.peer == peer
-        ]
+        """Pending conflicts (of one peer, or all), oldest first. A conflict that a later
+        state settled meanwhile (say the peer's own resolution arrived) is closed as
+        ``superseded`` and not listed."""
+        return [conflict_from_row(row) for row in pending_conflicts(self.neonpay.store, peer)]
 
     def resolve_conflict(self, conflict_id: int, choice: str | Mapping[str, Any]) -> Record:
         """Resolve a pending conflict with ``"source"`` (keep ours), ``"target"`` (take the
@@ -247,7 +248,7 @@ class MultiBotSyncManager:
 
         Raises:
             NotFoundError: no such conflict.
-            ConflictError: it is not pending any more.
+            ConflictError: it is not pending any more, or a later state already settled it.
             ValidationError: an unknown choice, or fields that break a rule.
         """
         return resolve_pending(self.neonpay, conflict_id, choice)

@@ -7,10 +7,12 @@ other change and every node converges on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from neonpay.errors import ConflictError, NotFoundError, ValidationError
 from neonpay.store.base import ConflictRow, Outcome, Record, Store
+from neonpay.sync.clock import Order, compare_versions
 from neonpay.sync.config import ConflictResolution
 from neonpay.sync.conflicts import SyncConflict
 from neonpay.sync.decide import expecting
@@ -21,7 +23,13 @@ from neonpay.sync.validation import RecordCheck
 if TYPE_CHECKING:
     from neonpay.core.neonpay import NeonPay
 
-__all__ = ["CHOICES", "conflict_from_row", "record_pending", "resolve_pending"]
+__all__ = [
+    "CHOICES",
+    "conflict_from_row",
+    "pending_conflicts",
+    "record_pending",
+    "resolve_pending",
+]
 
 #: The named choices of :func:`resolve_pending` (or pass a dict of fields).
 CHOICES = ("source", "target", "merge")
@@ -45,6 +53,40 @@ def record_pending(store: Store, peer: str, local: Record, remote: Record) -> in
     return store.add_conflict(peer, local, remote)
 
 
+def _settled(row: ConflictRow, current: Record | None) -> bool:
+    """Whether our ``current`` state already holds the peer's side of ``row``: a later
+    state (the peer's own resolution, a merge, a newer write) settled the question."""
+    if current is None:
+        return False
+    return compare_versions(current.version, row.remote.version) in (Order.AFTER, Order.EQUAL)
+
+
+def pending_conflicts(
+    store: Store, peer: str | None = None, *, close_settled: bool = True
+) -> list[ConflictRow]:
+    """The conflicts still waiting for a person (of one peer, or all), oldest first.
+
+    Each shows our state as it is now (a local edit since the conflict was kept is what
+    ``"source"`` keeps). A pending conflict that a later state has settled meanwhile (our
+    state now covers the peer's side) is not offered, and is closed as ``superseded``
+    unless ``close_settled`` is False.
+
+    Raises:
+        StorageError: the store failed.
+    """
+    rows: list[ConflictRow] = []
+    for row in store.list_conflicts("pending"):
+        if peer is not None and row.peer != peer:
+            continue
+        current = store.get(row.kind, row.key, include_deleted=True)
+        if _settled(row, current):
+            if close_settled:
+                store.close_conflict(row.id, "superseded", None)
+            continue
+        rows.append(row if current is None else replace(row, local=current))
+    return rows
+
+
 def conflict_from_row(row: ConflictRow) -> SyncConflict:
     """A stored conflict as the :class:`SyncConflict` the API shows."""
     conflict = SyncConflict.between(
@@ -65,9 +107,14 @@ def resolve_pending(neonpay: NeonPay, conflict_id: int, choice: str | Mapping[st
     (field by field, the later stamp wins) or a dict of the fields to keep (``{}``
     deletes the record).
 
+    When our state changed since the conflict was kept (a local edit, still concurrent
+    with the peer's), ``"source"`` and ``"merge"`` start from our current state.
+
     Raises:
         NotFoundError: no conflict with that id.
-        ConflictError: it is no longer pending, or the record kept changing.
+        ConflictError: it is no longer pending; or a later state already settled it (our
+            state now includes the peer's side: it is closed as ``superseded`` and
+            nothing is written); or the record kept changing.
         ValidationError: the choice is unknown, or the fields break a rule (nothing
             changes).
     """
@@ -88,6 +135,15 @@ def resolve_pending(neonpay: NeonPay, conflict_id: int, choice: str | Mapping[st
         raise ValidationError("choice", f"must be one of {', '.join(CHOICES)} or a dict")
     for _ in range(_ATTEMPTS):
         current = store.get(row.kind, row.key, include_deleted=True)
+        if _settled(row, current):
+            latest = store.get_conflict(conflict_id)
+            if latest is not None and latest.status != "pending":  # resolved meanwhile
+                raise ConflictError(f"conflict {conflict_id} is already {latest.status}")
+            store.close_conflict(conflict_id, "superseded", None)
+            raise ConflictError(
+                f"conflict {conflict_id} on {row.kind} {row.key!r} was already settled by a "
+                "later change that includes the peer's side; nothing was written"
+            )
         base = current or row.local
         if choice == "source":
             fields = None if base.deleted else base.fields

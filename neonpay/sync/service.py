@@ -18,6 +18,7 @@ from neonpay.errors import ConfigurationError, NeonPayError, ValidationError
 from neonpay.store.base import KINDS, Outcome, Record
 from neonpay.sync.config import BotSyncConfig
 from neonpay.sync.decide import make_decide
+from neonpay.sync.pending import pending_conflicts
 from neonpay.sync.propagation import notify_applied
 from neonpay.sync.protocol import (
     PROTOCOL_VERSION,
@@ -76,6 +77,8 @@ class SyncService:
         """Our records changed after ``since`` (latest states, in sequence order), leaving
         out states received unchanged from ``requester``.
 
+        A requester configured here as a peer gets only the kinds we sync with it.
+
         Raises:
             ValidationError: ``since`` is negative or beyond our head (a cursor from the
                 future: the requester's cursor belongs to an earlier store), ``limit`` is
@@ -94,7 +97,9 @@ class SyncService:
         _check_limit(limit, MAX_PAGE)
         wanted = _check_kinds(kinds)
         if requester:
-            self._check_direction(requester, receives=True)
+            peer = self._configured(requester, receives=True)
+            if peer is not None:  # only the kinds we exchange with that peer
+                wanted = [k for k in (KINDS if wanted is None else wanted) if k in peer.kinds]
         page = self.neonpay.store.feed(
             since, limit, kinds=wanted, exclude_received_from=requester or None
         )
@@ -113,7 +118,8 @@ class SyncService:
         """Apply a pushed batch from the node ``sender``; one result per record, in order.
 
         Each state is checked (kind, metadata, and the fields against the same rules as a
-        local write); an invalid one is ``REJECTED`` with the reason and changes nothing.
+        local write); an invalid one, or one of a kind we do not sync with a sender
+        configured here as a peer, is ``REJECTED`` with the reason and changes nothing.
         The rest are applied in one transaction: ``APPLIED`` (ours was older, or the two
         merged deterministically), ``KNOWN`` (we have it or newer), ``CONFLICT`` (both
         changed it concurrently; ``current`` is our state). Applied states notify the
@@ -127,13 +133,19 @@ class SyncService:
             raise ValidationError("sender", "must name the sending node")
         if len(records) > MAX_BATCH:
             raise ValidationError("records", f"at most {MAX_BATCH} records per batch")
-        self._check_direction(sender, receives=False)
+        peer = self._configured(sender, receives=False)
         results: list[ItemResult | None] = [None] * len(records)
         valid: list[Record] = []
         positions: list[int] = []
         for index, record in enumerate(records):
             try:
-                valid.append(self._check.check(record))
+                checked = self._check.check(record)
+                if peer is not None and checked.kind not in peer.kinds:
+                    raise ValidationError(
+                        "kind",
+                        f"this node does not sync {checked.kind} records with {peer.name!r}",
+                    )
+                valid.append(checked)
             except ValidationError as exc:
                 results[index] = ItemResult(
                     _text(getattr(record, "kind", "")),
@@ -157,9 +169,14 @@ class SyncService:
             notify_applied(self.neonpay, applied, sender=sender)
         return PushResult(self.node_id, [r for r in results if r is not None])
 
-    def _check_direction(self, node_id: str, *, receives: bool) -> None:
-        """Refuse a configured peer what its direction rules out: a PUSH peer never writes
-        to us, a PULL peer never receives from us. Unknown nodes are not refused here."""
+    def _configured(self, node_id: str, *, receives: bool) -> BotSyncConfig | None:
+        """The config of the peer with ``node_id``, if one is configured here (None for
+        nodes we have not synced with, or whose stored config is unreadable).
+
+        Raises:
+            ValidationError: the peer's direction rules the call out: a PUSH peer never
+                writes to us, a PULL peer never receives from us.
+        """
         store = self.neonpay.store
         for name, data in store.list_peers().items():
             known = (
@@ -169,9 +186,10 @@ class SyncService:
             if known != node_id:
                 continue
             try:
-                direction = BotSyncConfig.from_dict(data).direction
+                config = BotSyncConfig.from_dict(data)
             except ConfigurationError:
-                return
+                return None
+            direction = config.direction
             if receives and not direction.pushes:
                 raise ValidationError(
                     "requester",
@@ -183,7 +201,8 @@ class SyncService:
                     f"this node only pushes to {name!r} (direction push): it accepts no "
                     "changes from it",
                 )
-            return
+            return config
+        return None
 
     def status(self) -> dict[str, Any]:
         """A JSON-able summary: identity, head, protocol and package versions, configured
@@ -205,7 +224,7 @@ class SyncService:
             "version": __version__,
             "kinds": list(KINDS),
             "peers": peers,
-            "pending_conflicts": len(store.list_conflicts("pending")),
+            "pending_conflicts": len(pending_conflicts(store, close_settled=False)),
         }
 
 

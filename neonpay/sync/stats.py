@@ -42,7 +42,8 @@ def peer_stats(store: Store, config: BotSyncConfig) -> dict[str, Any]:
         "successful_syncs": completed,
         "failed_syncs": int(totals["failed"]),
         "partial_syncs": int(totals["partial"]),
-        "success_rate": (completed / total * 100.0) if total else 0.0,
+        # one rounding: 29 of 100 is 29.0, not 28.999999999999996
+        "success_rate": (completed * 100.0 / total) if total else 0.0,
         "total_items_synced": int(totals["items"]),
         "total_conflicts": int(totals["conflicts"]),
         "bytes_sent": int(totals["bytes_sent"]),

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from neonpay._version import __version__
 from neonpay.errors import (
     ConfigurationError,
     PeerRejected,
@@ -135,7 +136,7 @@ class HttpTransport:
         insecure: bool = False,
         timeout: float = 30.0,
         retries: int = 3,
-        compress_threshold: int = 1024,
+        compress_threshold: int = 512,
         page_limit: int = 500,
         batch_size: int = 500,
         max_batch_bytes: int = 8 * _MIB,
@@ -254,6 +255,7 @@ class HttpTransport:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 auto_decompress=False,
                 connector=aiohttp.TCPConnector(ssl=self._ssl),
+                headers={"User-Agent": f"neonpay/{__version__}"},  # short: sent every call
             )
         return self._session
 
@@ -287,7 +289,8 @@ class HttpTransport:
         wanted: tuple[str, ...] = KINDS
         if kinds is not None:
             wanted = tuple(dict.fromkeys(kinds))
-            query.append(("kinds", ",".join(wanted)))
+            if set(wanted) != set(KINDS):  # every kind is what no ``kinds`` asks for
+                query.append(("kinds", ",".join(wanted)))
         answer = await self._call("GET", CHANGES, query=query, node=requester)
         return self._decode(
             lambda: codec.page_from_wire(answer, limits=self.limits, kinds=wanted, now=time.time())
@@ -341,7 +344,7 @@ class HttpTransport:
         parts: list[bytes] = []
         size = 0
         for record in records:
-            part = codec.dump(record.to_wire())
+            part = codec.dump(codec.record_to_wire(record))
             if batch and (
                 len(batch) >= self.batch_size or size + len(part) + 1 > self.max_batch_bytes
             ):
@@ -379,7 +382,7 @@ class HttpTransport:
             self.base_url + relative(endpoint) + (f"?{query_string}" if query else ""), encoded=True
         )
         wire_body = body
-        headers = {"Accept": "application/json", "Accept-Encoding": GZIP}
+        headers = {"Accept-Encoding": GZIP}
         if body is not None:
             headers["Content-Type"] = "application/json"
             if len(body) > self.compress_threshold:
@@ -484,9 +487,14 @@ class HttpTransport:
             code, message = _error_text(headers, raw, self.limits)
             hint = ""
             if status == 401:
-                hint = " (check that both sides use the same webhook secret and clocks agree)"
+                hint = "; check that both sides use the same webhook secret and clocks agree"
+            elif code == "http_error" and status in (404, 405):
+                # Not a NEONPAY answer: most often a webhook_url that is not the sync base.
+                message = "not a NEONPAY sync server at this address"
+                hint = "; webhook_url must be the peer's sync base, such as https://host/sync"
+            path = "…" + relative(endpoint)  # under the peer's base URL, named just before
             raise PeerRejected(
-                f"{self._peer} refused {method} {endpoint}: {status} {code}: {message}{hint}",
+                f"{self._peer} refused {method} {path}: {status} {code}: {message}{hint}",
                 status=status,
                 reason=code,
             )

@@ -17,7 +17,6 @@ from typing import Any
 
 from neonpay import _json
 from neonpay.store.base import KINDS, Outcome, Record
-from neonpay.sync.clock import HLC
 from neonpay.sync.protocol import ChangesPage, ItemResult, PeerInfo, PushResult
 from neonpay.web_sync.errors import WireError
 from neonpay.web_sync.limits import DEFAULT_LIMITS, Limits
@@ -35,6 +34,7 @@ __all__ = [
     "push_result_from_wire",
     "push_result_to_wire",
     "record_from_wire",
+    "record_to_wire",
     "records_from_wire",
 ]
 
@@ -48,6 +48,7 @@ _MAX_SOFTWARE = 200
 _REQUIRED = ("kind", "key", "fields", "version", "hlc", "field_hlcs", "deleted")
 _OPTIONAL = ("origin", "updated_at", "resolution")
 _RECORD_KEYS = frozenset((*_REQUIRED, *_OPTIONAL))
+_REQUIRED_KEYS = frozenset(_REQUIRED)
 
 
 def dump(value: Any) -> bytes:
@@ -132,10 +133,18 @@ def _node(value: Any, where: str) -> str:
 def _stamp(value: Any, where: str, *, latest_ms: int | None) -> str:
     if not isinstance(value, str) or _HLC_RE.fullmatch(value) is None:
         raise _schema(where, "must be a clock stamp WWWWWWWWWWWWWWW.CCCCCC.node")
-    stamp = HLC.decode(value)
-    if latest_ms is not None and stamp.wall_ms > latest_ms:
+    if latest_ms is not None and int(value[:15]) > latest_ms:  # the wall part, in ms
         raise WireError("clock_ahead", f"{where}: the clock stamp is too far in the future")
     return value
+
+
+def _stamp_ok(value: Any, latest_ms: int | None) -> bool:
+    """Whether ``value`` passes :func:`_stamp` (without naming the problem)."""
+    return (
+        type(value) is str
+        and _HLC_RE.fullmatch(value) is not None
+        and (latest_ms is None or int(value[:15]) <= latest_ms)
+    )
 
 
 def _key(value: Any, where: str, limits: Limits) -> str:
@@ -163,8 +172,12 @@ def record_from_wire(
         WireError: ``bad_schema``, ``unknown_kind``, ``wrong_kind``, ``record_too_large``
             or ``clock_ahead`` (all 422).
     """
+    # Each check below is a fast test inline; the helper that names the problem (and
+    # formats where it is) runs only when the test fails. Many thousands a second.
     obj = _object(value, where)
-    _exact_keys(obj, where, _REQUIRED, _OPTIONAL)
+    keys = obj.keys()
+    if not (keys <= _RECORD_KEYS and keys >= _REQUIRED_KEYS):
+        _exact_keys(obj, where, _REQUIRED, _OPTIONAL)
     kind = obj["kind"]
     if not isinstance(kind, str) or kind not in KINDS:
         shown = kind[:40] if isinstance(kind, str) else kind
@@ -175,14 +188,19 @@ def record_from_wire(
         raise WireError(
             "wrong_kind", f"{where}.kind: {kind!r} does not belong here ({', '.join(kinds)})"
         )
-    key = _key(obj["key"], f"{where}.key", limits)
+    key = obj["key"]
+    if not (type(key) is str and 0 < len(key) <= limits.max_key and key.isprintable()):
+        _key(key, f"{where}.key", limits)
     latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
 
-    fields = _object(obj["fields"], f"{where}.fields")
+    fields = obj["fields"]
+    if type(fields) is not dict:
+        _object(fields, f"{where}.fields")
     if len(fields) > limits.max_fields:
         raise WireError("record_too_large", f"{where}.fields: more than {limits.max_fields} fields")
     for name in fields:
-        _string(name, f"{where}.fields (a name)", min_len=1, max_len=_MAX_FIELD_NAME)
+        if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME:
+            _string(name, f"{where}.fields (a name)", min_len=1, max_len=_MAX_FIELD_NAME)
     try:
         size = len(_json.dumps(fields))
     except (TypeError, ValueError) as exc:  # pragma: no cover - parsed JSON re-encodes
@@ -193,7 +211,9 @@ def record_from_wire(
             f"{where}.fields: {size} bytes as JSON, more than {limits.max_record_bytes}",
         )
 
-    version = _object(obj["version"], f"{where}.version")
+    version = obj["version"]
+    if type(version) is not dict:
+        _object(version, f"{where}.version")
     if not version:
         raise _schema(f"{where}.version", "must name at least one node")
     if len(version) > limits.max_version_nodes:
@@ -201,24 +221,43 @@ def record_from_wire(
             "record_too_large", f"{where}.version: more than {limits.max_version_nodes} nodes"
         )
     for node, counter in version.items():
-        _node(node, f"{where}.version (a node)")
-        _whole(counter, f"{where}.version[{node}]")
+        if type(node) is not str or _NODE_RE.fullmatch(node) is None:
+            _node(node, f"{where}.version (a node)")
+        if type(counter) is not int or not 0 <= counter <= MAX_COUNTER:
+            _whole(counter, f"{where}.version[{node}]")
 
-    hlc = _stamp(obj["hlc"], f"{where}.hlc", latest_ms=latest_ms)
-    field_hlcs = _object(obj["field_hlcs"], f"{where}.field_hlcs")
+    hlc = obj["hlc"]
+    if not _stamp_ok(hlc, latest_ms):
+        _stamp(hlc, f"{where}.hlc", latest_ms=latest_ms)
+    field_hlcs = obj["field_hlcs"]
+    if type(field_hlcs) is not dict:
+        _object(field_hlcs, f"{where}.field_hlcs")
     if len(field_hlcs) > limits.max_fields:
         raise WireError(
             "record_too_large", f"{where}.field_hlcs: more than {limits.max_fields} fields"
         )
     for name, stamp in field_hlcs.items():
-        _string(name, f"{where}.field_hlcs (a name)", min_len=1, max_len=_MAX_FIELD_NAME)
-        _stamp(stamp, f"{where}.field_hlcs[{name}]", latest_ms=latest_ms)
+        if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME:
+            _string(name, f"{where}.field_hlcs (a name)", min_len=1, max_len=_MAX_FIELD_NAME)
+        # a stamp equal to the record's is checked just above
+        if stamp != hlc and not _stamp_ok(stamp, latest_ms):
+            _stamp(stamp, f"{where}.field_hlcs[{name}]", latest_ms=latest_ms)
+    # A field left out of field_hlcs was last written at the record's hlc (the compact
+    # form record_to_wire sends).
+    if not field_hlcs:
+        field_hlcs = dict.fromkeys(sorted(fields), hlc)
+    elif not field_hlcs.keys() >= fields.keys():
+        field_hlcs = dict(sorted({**dict.fromkeys(fields, hlc), **field_hlcs}.items()))
+    else:
+        field_hlcs = dict(sorted(field_hlcs.items()))
 
-    deleted = _bool(obj["deleted"], f"{where}.deleted")
+    deleted = obj["deleted"]
+    if type(deleted) is not bool:
+        _bool(deleted, f"{where}.deleted")
     if deleted and fields:
         raise _schema(f"{where}.fields", "must be empty for a deleted record")
     origin = obj.get("origin", "")
-    if origin != "":
+    if origin != "" and (type(origin) is not str or _NODE_RE.fullmatch(origin) is None):
         _node(origin, f"{where}.origin")
     updated_at = obj.get("updated_at", 0.0)
     if (
@@ -228,14 +267,16 @@ def record_from_wire(
         or updated_at < 0
     ):
         raise _schema(f"{where}.updated_at", "must be a non-negative Unix time")
-    resolution = _bool(obj.get("resolution", False), f"{where}.resolution")
+    resolution = obj.get("resolution", False)
+    if type(resolution) is not bool:
+        _bool(resolution, f"{where}.resolution")
     return Record(
         kind=kind,
         key=key,
         fields=fields,
         version={node: int(counter) for node, counter in sorted(version.items())},
         hlc=hlc,
-        field_hlcs=dict(sorted(field_hlcs.items())),
+        field_hlcs=field_hlcs,
         deleted=deleted,
         origin=origin,
         updated_at=float(updated_at),
@@ -269,9 +310,27 @@ def records_from_wire(
     ]
 
 
+def record_to_wire(record: Record) -> dict[str, Any]:
+    """The wire form of ``record``: :meth:`Record.to_wire` with ``field_hlcs`` compact.
+
+    The stamp of a field of ``fields`` that equals the record's ``hlc`` is left out (most
+    fields were last written with the record); :func:`record_from_wire` puts it back.
+    Stamps of names not in ``fields`` (removed fields, tombstones) are always sent.
+    """
+    wire = record.to_wire()
+    hlc = record.hlc
+    fields = record.fields
+    wire["field_hlcs"] = {
+        name: stamp
+        for name, stamp in record.field_hlcs.items()
+        if stamp != hlc or name not in fields
+    }
+    return wire
+
+
 def push_body(records: Sequence[Record]) -> bytes:
     """The JSON body of a push: ``{"records": [...]}``."""
-    return dump({"records": [record.to_wire() for record in records]})
+    return dump({"records": [record_to_wire(record) for record in records]})
 
 
 # --- pages, results, info ------------------------------------------------------------------
@@ -279,7 +338,7 @@ def page_to_wire(page: ChangesPage) -> dict[str, Any]:
     """The JSON of a feed page."""
     return {
         "node_id": page.node_id,
-        "changes": [record.to_wire() for record in page.records],
+        "changes": [record_to_wire(record) for record in page.records],
         "next_cursor": page.next_cursor,
         "has_more": page.has_more,
     }
@@ -317,7 +376,7 @@ def _item_to_wire(item: ItemResult) -> dict[str, Any]:
     if item.reason:
         wire["reason"] = item.reason
     if item.current is not None:
-        wire["current"] = item.current.to_wire()
+        wire["current"] = record_to_wire(item.current)
     return wire
 
 

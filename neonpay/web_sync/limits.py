@@ -39,7 +39,7 @@ class Limits:
     max_fields: int = 1000
     max_version_nodes: int = 1000
     max_clock_ahead: float = 86_400.0
-    compress_threshold: int = 1024
+    compress_threshold: int = 512
 
     def __post_init__(self) -> None:
         for name in (

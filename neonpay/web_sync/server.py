@@ -208,12 +208,33 @@ async def _error_middleware(
         return response
     except Exception as exc:  # every other error becomes a JSON answer; see problem_for
         problem = problem_for(exc)
+        _log_refusal(request, problem)
         response = _error_response(problem)
         if problem.code == "body_too_large":
             # Answer at once and close the connection after a short drain (see
             # _LINGER), so the client can still read the answer.
             response.force_close()
         return response
+
+
+def _log_refusal(request: web.Request, problem: Problem) -> None:
+    """One line per refused request, so operators see bad secrets, replays and misuse
+    (the message never holds a secret: it is what the client is told as well)."""
+    level = logging.WARNING if problem.status in (401, 403) else logging.INFO
+    if problem.status >= 500:
+        level = logging.ERROR
+    node = request.headers.get(NODE_HEADER, "-")[:64]
+    logger.log(
+        level,
+        "refused %s %s from %s (node %s): %d %s: %s",
+        request.method,
+        request.path[:200],
+        request.remote,
+        node,
+        problem.status,
+        problem.code,
+        problem.message[:300],
+    )
 
 
 def _error_response(problem: Problem) -> web.Response:
@@ -257,6 +278,14 @@ async def _receive(request: web.Request, endpoint: str, *, with_body: bool) -> _
             tolerance=settings.tolerance,
         )
         secret_index = verified.secret_index
+        if secret_index > 0:  # during a rotation: shows who still signs with an older secret
+            logger.info(
+                "accepted %s %s from node %s signed with secret #%d (not the first)",
+                request.method,
+                endpoint,
+                (node or "-")[:64],
+                secret_index + 1,
+            )
     if node is not None and not codec.is_node_id(node):
         raise WireError("bad_node", f"{NODE_HEADER} must be a node id (1-64 of A-Z a-z 0-9 - _)")
     body = inflate(raw, encoding, limits.max_inflated) if with_body else b""

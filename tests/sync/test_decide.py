@@ -173,10 +173,13 @@ def test_resolution_write_dominates_both_sides() -> None:
     assert compare_versions(state.version, b.version) is Order.AFTER
     assert state.hlc > b.hlc
     assert state.resolution
-    assert set(state.field_hlcs.values()) == {state.hlc}
+    assert state.field_hlcs["price"] == state.hlc  # the disputed field: a new stamp
+    agreed = {name: stamp for name, stamp in state.field_hlcs.items() if name != "price"}
+    assert set(agreed.values()) == {b.hlc}  # the others keep the later of their stamps
     tomb = resolution_write(a, b, None, node_id="A")
     assert tomb.deleted
     assert not tomb.fields
+    assert set(tomb.field_hlcs.values()) == {tomb.hlc}
 
 
 @pytest.mark.parametrize("moved", [False, True])

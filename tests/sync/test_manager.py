@@ -290,7 +290,7 @@ async def test_pull_peer_never_receives_from_us(net: Network) -> None:
 @pytest.mark.parametrize(
     ("direction", "strategy", "price_a", "price_b"),
     [
-        (SyncDirection.PUSH, ConflictResolution.MERGE, 20, 30),  # merge pushed, not kept
+        (SyncDirection.PUSH, ConflictResolution.MERGE, 20, 30),  # the merge needs B's fields
         (SyncDirection.PUSH, ConflictResolution.SOURCE_WINS, 20, 20),
         (SyncDirection.PUSH, ConflictResolution.TARGET_WINS, 20, 30),  # both left
         (SyncDirection.PUSH, ConflictResolution.ASK_USER, 20, 30),
@@ -317,7 +317,12 @@ async def test_conflicts_respect_the_direction(
         assert snapshot(a) == before_a  # nothing written here
     if direction is SyncDirection.PULL:
         assert snapshot(b) == before_b  # the peer never receives
-    if strategy is ConflictResolution.MERGE:
+    if strategy is ConflictResolution.MERGE and direction is SyncDirection.PUSH:
+        # The merge takes B's description, which a PUSH link may not write on A; pushing
+        # it to B alone would leave B with a state A never stored. Both stay as they are.
+        assert snapshot(b) == before_b
+        assert result.conflicts[0].outcome == "kept_local"
+    elif strategy is ConflictResolution.MERGE:
         merged = (a if direction is SyncDirection.PULL else b).get_payment_stage("s1")
         assert merged is not None
         assert (merged.title, merged.description) == ("A title", "B description")

@@ -81,6 +81,18 @@ def _garbage() -> list[tuple[str, Record]]:
         ("bool counter", replace(good, version={"B": True})),
         ("bad stamp", replace(good, hlc="yesterday")),
         ("field stamp after record", replace(good, hlc="000000000000001.000000.B")),
+        ("field stamp malformed", replace(good, field_hlcs={**good.field_hlcs, "title": "1.2.B"})),
+        ("field stamp not text", replace(good, field_hlcs={**good.field_hlcs, "title": 7})),  # type: ignore[dict-item]
+        (
+            "stamp of a non-ASCII node",
+            replace(
+                good,
+                hlc=good.hlc[:23] + "Bé",
+                field_hlcs=dict.fromkeys(good.field_hlcs, good.hlc[:23] + "Bé"),
+            ),
+        ),
+        ("stamp with a sign", replace(good, hlc="+" + good.hlc[1:])),
+        ("non-ASCII node in version", replace(good, version={"Bé": 1})),
         ("tombstone with fields", replace(good, deleted=True)),
         ("deleted not a bool", replace(good, deleted="no")),  # type: ignore[arg-type]
         ("fields not a mapping", replace(good, fields=["a"])),  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -134,9 +135,11 @@ async def test_a_timeout_is_retried_then_unreachable(served: Served) -> None:
 
 
 def _tamper(status: int, headers: dict[str, str], body: bytes) -> Reply:
-    data = codec.load(body)
+    gzipped = headers.get("Content-Encoding") == "gzip"
+    data = codec.load(gzip.decompress(body) if gzipped else body)
     data["changes"][0]["fields"]["price"] = 1
-    return Reply(status, codec.dump(data), headers)
+    forged = codec.dump(data)
+    return Reply(status, gzip.compress(forged) if gzipped else forged, headers)
 
 
 def _unsigned(status: int, headers: dict[str, str], body: bytes) -> Reply:

@@ -46,6 +46,53 @@ def test_a_record_round_trips() -> None:
     assert again == record
 
 
+EARLIER = "001699999999999.000003.node-b"
+
+
+def test_field_stamps_equal_to_the_record_stamp_are_left_out_on_the_wire() -> None:
+    record = codec.record_from_wire(
+        wire_record(
+            fields={"title": "Premium", "price": 50, "label": "Pay"},
+            field_hlcs={"label": STAMP, "price": STAMP, "title": EARLIER, "gone": STAMP},
+        )
+    )
+    wire = codec.record_to_wire(record)
+    # title differs; gone (a removed field) is not in fields: both stay; the rest is implied
+    assert wire["field_hlcs"] == {"gone": STAMP, "title": EARLIER}
+    again = codec.record_from_wire(codec.load(codec.dump(wire)))
+    assert again == record
+    assert again.field_hlcs == {"gone": STAMP, "label": STAMP, "price": STAMP, "title": EARLIER}
+    assert list(again.field_hlcs) == sorted(again.field_hlcs)
+
+
+def test_a_tombstone_keeps_every_field_stamp_on_the_wire() -> None:
+    record = codec.record_from_wire(wire_record(deleted=True, fields={}))
+    wire = codec.record_to_wire(record)
+    assert wire["field_hlcs"] == {"price": STAMP, "title": STAMP}
+    assert codec.record_from_wire(wire) == record
+
+
+def test_the_compact_form_is_what_pages_pushes_and_results_carry() -> None:
+    record = codec.record_from_wire(wire_record())
+    body = codec.load(codec.push_body([record]))
+    assert body["records"][0]["field_hlcs"] == {}
+    assert codec.records_from_wire(body) == [record]
+    page = codec.page_to_wire(ChangesPage("node-a", [record], 1, False))
+    assert page["changes"][0]["field_hlcs"] == {}
+    assert codec.page_from_wire(page).records == [record]
+    answer = codec.push_result_to_wire(
+        PushResult("node-b", [ItemResult("payment_stage", "premium", Outcome.CONFLICT, "", record)])
+    )
+    assert answer["results"][0]["current"]["field_hlcs"] == {}
+    result = codec.push_result_from_wire(answer, [record])
+    assert result.results[0].current == record
+
+
+def test_the_full_form_is_still_read() -> None:
+    full = wire_record()
+    assert codec.record_from_wire(full) == codec.record_from_wire(wire_record(field_hlcs={}))
+
+
 def test_optional_keys_may_be_left_out() -> None:
     data = wire_record()
     for name in ("origin", "updated_at", "resolution"):
@@ -84,6 +131,13 @@ BAD_RECORDS: list[tuple[str, Any, str]] = [
     ("hlc not a string", wire_record(hlc=17), "bad_schema"),
     ("hlc far ahead", wire_record(hlc="099999999999999.000000.node-a"), "clock_ahead"),
     ("bad field stamp", wire_record(field_hlcs={"price": "x"}), "bad_schema"),
+    ("field stamp not a string", wire_record(field_hlcs={"price": 5}), "bad_schema"),
+    (
+        "field stamp far ahead",
+        wire_record(field_hlcs={"price": "099999999999999.000000.node-a"}),
+        "clock_ahead",
+    ),
+    ("empty field name", wire_record(field_hlcs={"": STAMP}), "bad_schema"),
     ("deleted not bool", wire_record(deleted=0), "bad_schema"),
     ("tombstone with fields", wire_record(deleted=True), "bad_schema"),
     ("bad origin", wire_record(origin="no spaces allowed"), "bad_schema"),

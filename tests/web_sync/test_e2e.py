@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,9 @@ async def test_a_tampered_answer_fails_the_sync_cleanly(net: HttpNetwork) -> Non
     b.create_payment_stage("s1", PaymentStage("Honest", "From B", 10))
 
     def tamper(status: int, headers: dict[str, str], body: bytes) -> Reply:
+        if headers.get("Content-Encoding") == "gzip":
+            forged = gzip.compress(gzip.decompress(body).replace(b"Honest", b"Forged"))
+            return Reply(status, forged, headers)
         return Reply(status, body.replace(b"Honest", b"Forged"), headers)
 
     before = dump_store(a)
