@@ -70,8 +70,11 @@ class PaymentStage:
     @classmethod
     def from_fields(cls, fields: Mapping[str, Any]) -> PaymentStage:
         """Build from stored fields, ignoring unknown ones."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"provider_token"}
-        return cls(**{k: val for k, val in fields.items() if k in names})
+        return cls(**{k: val for k, val in fields.items() if k in _STORED_FIELDS})
+
+
+#: The fields a stage stores and syncs (computed once: sync checks every incoming stage).
+_STORED_FIELDS = frozenset(f.name for f in dataclasses.fields(PaymentStage)) - {"provider_token"}
 
 
 class StageCatalog:
