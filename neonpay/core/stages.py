@@ -39,21 +39,17 @@ class PaymentStage:
     provider_token: str = ""
 
     def __post_init__(self) -> None:
-        v.check_text(self.title, "title", max_len=v.MAX_TITLE, kind=KIND)
-        v.check_text(self.description, "description", max_len=v.MAX_DESCRIPTION, kind=KIND)
-        # The upper bound is the store's to set (NeonPay(max_price=...)); here only the
-        # absolute Bot API floor and a generous ceiling are checked.
-        object.__setattr__(self, "price", v.check_price(self.price, max_price=None, kind=KIND))
-        v.check_text(self.label, "label", max_len=v.MAX_TITLE, kind=KIND)
-        v.check_url(self.photo_url, "photo_url", kind=KIND)
-        v.check_payload(self.payload, kind=KIND)
-        v.check_start_parameter(self.start_parameter, kind=KIND)
-        if self.provider_token:
-            raise ValidationError(
-                "provider_token",
-                "must be empty: Stars invoices use no payment provider",
-                kind=KIND,
-            )
+        price = _check_stage(
+            self.title,
+            self.description,
+            self.price,
+            self.label,
+            self.photo_url,
+            self.payload,
+            self.start_parameter,
+            self.provider_token,
+        )
+        object.__setattr__(self, "price", price)
 
     def to_fields(self) -> dict[str, Any]:
         """The stored (and synced) fields."""
@@ -75,6 +71,41 @@ class PaymentStage:
 
 #: The fields a stage stores and syncs (computed once: sync checks every incoming stage).
 _STORED_FIELDS = frozenset(f.name for f in dataclasses.fields(PaymentStage)) - {"provider_token"}
+#: The fields a stage cannot do without (no default).
+_REQUIRED_FIELDS = frozenset(("title", "description", "price"))
+
+
+def _check_stage(
+    title: Any,
+    description: Any,
+    price: Any,
+    label: Any,
+    photo_url: Any,
+    payload: Any,
+    start_parameter: Any,
+    provider_token: Any,
+) -> int:
+    """The checks of a :class:`PaymentStage` (its ``__post_init__``); the price.
+
+    Raises:
+        ValidationError: a field breaks a Bot API limit.
+    """
+    v.check_text(title, "title", max_len=v.MAX_TITLE, kind=KIND)
+    v.check_text(description, "description", max_len=v.MAX_DESCRIPTION, kind=KIND)
+    # The upper bound is the store's to set (NeonPay(max_price=...)); here only the
+    # absolute Bot API floor and a generous ceiling are checked.
+    checked = v.check_price(price, max_price=None, kind=KIND)
+    v.check_text(label, "label", max_len=v.MAX_TITLE, kind=KIND)
+    v.check_url(photo_url, "photo_url", kind=KIND)
+    v.check_payload(payload, kind=KIND)
+    v.check_start_parameter(start_parameter, kind=KIND)
+    if provider_token:
+        raise ValidationError(
+            "provider_token",
+            "must be empty: Stars invoices use no payment provider",
+            kind=KIND,
+        )
+    return checked
 
 
 class StageCatalog:
@@ -88,9 +119,31 @@ class StageCatalog:
     def validate(self, stage_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``fields`` as a whole stage and return them normalized."""
         v.check_id(stage_id, "stage_id", kind=KIND)
-        stage = PaymentStage.from_fields(fields)
-        v.check_price(stage.price, max_price=self.max_price, kind=KIND)
-        return stage.to_fields()
+        if not fields.keys() >= _REQUIRED_FIELDS:
+            PaymentStage.from_fields(fields)  # raises TypeError naming the missing field
+        # The same checks as PaymentStage(...).to_fields(), without building the frozen
+        # dataclass (sync runs this for every stage it receives).
+        normalized = {
+            "title": fields["title"],
+            "description": fields["description"],
+            "price": fields["price"],
+            "label": fields.get("label", "Payment"),
+            "photo_url": fields.get("photo_url"),
+            "payload": fields.get("payload"),
+            "start_parameter": fields.get("start_parameter"),
+        }
+        normalized["price"] = _check_stage(
+            normalized["title"],
+            normalized["description"],
+            normalized["price"],
+            normalized["label"],
+            normalized["photo_url"],
+            normalized["payload"],
+            normalized["start_parameter"],
+            "",
+        )
+        v.check_price(normalized["price"], max_price=self.max_price, kind=KIND)
+        return normalized
 
     def create(self, stage_id: str, stage: PaymentStage) -> PaymentStage:
         fields = self.validate(stage_id, stage.to_fields())

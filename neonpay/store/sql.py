@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from neonpay import _json
 from neonpay.errors import ConfigurationError, NotFoundError, ValidationError
@@ -66,9 +66,8 @@ def _stamps_column(record: Record) -> str:
     if not stamps.keys() >= fields.keys():  # rare: keep it exactly as it is
         return _json.dumps_text(dict(stamps))
     hlc = record.hlc
-    return _json.dumps_text(
-        [{name: stamp for name, stamp in stamps.items() if stamp != hlc or name not in fields}]
-    )
+    explicit = {name: stamp for name, stamp in stamps.items() if stamp != hlc or name not in fields}
+    return _json.dumps_text([explicit]) if explicit else "[{}]"
 
 
 def _stamps_from_column(text: str, fields: Mapping[str, Any], hlc: str) -> dict[str, str]:
@@ -99,12 +98,17 @@ def _record_from_row(row: Sequence[Any]) -> Record:
     )
 
 
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as a dict to encode (copied only when it is some other mapping)."""
+    return value if type(value) is dict else dict(value)
+
+
 def _record_params(record: Record, seq: int, received_from: str | None) -> tuple[Any, ...]:
     return (
         record.kind,
         record.key,
-        _json.dumps_text(dict(record.fields)),
-        _json.dumps_text(dict(record.version)),
+        _json.dumps_text(_plain(record.fields)),
+        _json.dumps_text(_plain(record.version)),
         record.hlc,
         _stamps_column(record),
         int(record.deleted),
@@ -383,20 +387,14 @@ class SQLStore(abc.ABC):
                     newest = _later(newest, record.hlc)
                 if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
                     seq += 1
-                    state = _with_seq(outcome.state, seq)
+                    state = _copy_with(outcome.state, seq=seq)
                     rows.append(_record_params(state, seq, outcome.received_from))
                     local[(state.kind, state.key)] = state
-                    stamp = HLC.decode(state.hlc)
-                    if newest is None or stamp > newest:
-                        newest = stamp
-                    outcome = ApplyOutcome(
-                        outcome.outcome,
-                        outcome.incoming,
-                        state,
-                        outcome.local,
-                        outcome.received_from,
-                        outcome.reason,
-                    )
+                    if state.hlc != record.hlc:  # a merge: the incoming stamp is counted
+                        stamp = HLC.decode(state.hlc)
+                        if newest is None or stamp > newest:
+                            newest = stamp
+                    outcome = _copy_with(outcome, state=state)
                 outcomes.append(outcome)
             if rows:
                 self._write_states(s, rows)
@@ -816,20 +814,18 @@ def _later(current: HLC | None, stamp: str) -> HLC | None:
     return seen if current is None or seen > current else current
 
 
-def _with_seq(record: Record, seq: int) -> Record:
-    return Record(
-        kind=record.kind,
-        key=record.key,
-        fields=record.fields,
-        version=record.version,
-        hlc=record.hlc,
-        field_hlcs=record.field_hlcs,
-        deleted=record.deleted,
-        origin=record.origin,
-        updated_at=record.updated_at,
-        seq=seq,
-        resolution=record.resolution,
-    )
+_Frozen = TypeVar("_Frozen", Record, ApplyOutcome)
+
+
+def _copy_with(value: _Frozen, **changes: Any) -> _Frozen:
+    """A new copy of the frozen dataclass ``value`` with ``changes`` (the original, which
+    the caller may share, is untouched). Much cheaper than the dataclass constructor or
+    ``dataclasses.replace``: the fields are all plain values that were checked when
+    ``value`` was built, so no ``__init__`` runs again (one per stage received)."""
+    copy = object.__new__(type(value))
+    copy.__dict__.update(value.__dict__)
+    copy.__dict__.update(changes)
+    return copy
 
 
 def _conflict_from_row(row: Sequence[Any]) -> ConflictRow:

@@ -144,6 +144,13 @@ class RecordCheck:
         if not isinstance(version, Mapping) or not 1 <= len(version) <= _MAX_NODES:
             raise ValidationError("version", "must map 1 or more node ids to counters", kind=kind)
         for node, counter in version.items():
+            if (
+                type(node) is str
+                and type(counter) is int
+                and 1 <= counter < _MAX_COUNTER
+                and _NODE_RE.fullmatch(node) is not None
+            ):
+                continue  # the common case, checked inline
             if not _node_id_ok(node):
                 raise ValidationError("version", f"{node!r} is not a node id", kind=kind)
             _count(counter, "version", low=1)
@@ -160,17 +167,21 @@ class RecordCheck:
         if not isinstance(stamps, Mapping) or len(stamps) > 10_000:
             raise ValidationError("field_hlcs", "must map field names to stamps", kind=kind)
         for name, stamp in stamps.items():
+            # most fields share the record's stamp, checked above
+            if stamp == hlc and type(name) is str and len(name) <= 64:
+                continue
             if not isinstance(name, str) or len(name) > 64:
                 raise ValidationError("field_hlcs", "field names must be short strings", kind=kind)
-            if stamp == hlc:  # most fields share the record's stamp, checked above
+            if stamp == hlc:
                 continue
             if _stamp(stamp, "field_hlcs") > hlc:
                 raise ValidationError(
                     "field_hlcs", "a field stamp is after the record's", kind=kind
                 )
-        for flag in ("deleted", "resolution"):
-            if not isinstance(getattr(record, flag), bool):
-                raise ValidationError(flag, "must be true or false", kind=kind)
+        if not isinstance(record.deleted, bool):
+            raise ValidationError("deleted", "must be true or false", kind=kind)
+        if not isinstance(record.resolution, bool):
+            raise ValidationError("resolution", "must be true or false", kind=kind)
         if not isinstance(record.origin, str) or len(record.origin) > _MAX_NODE_ID:
             raise ValidationError("origin", "must be a node id", kind=kind)
         updated = record.updated_at
