@@ -84,17 +84,20 @@ def _check_stage(
     payload: Any,
     start_parameter: Any,
     provider_token: Any,
+    max_price: int | None = None,
 ) -> int:
     """The checks of a :class:`PaymentStage` (its ``__post_init__``); the price.
+
+    ``max_price`` is the store's highest price (None: only the absolute bounds).
 
     Raises:
         ValidationError: a field breaks a Bot API limit.
     """
     v.check_text(title, "title", max_len=v.MAX_TITLE, kind=KIND)
     v.check_text(description, "description", max_len=v.MAX_DESCRIPTION, kind=KIND)
-    # The upper bound is the store's to set (NeonPay(max_price=...)); here only the
-    # absolute Bot API floor and a generous ceiling are checked.
-    checked = v.check_price(price, max_price=None, kind=KIND)
+    # The upper bound is the store's to set (NeonPay(max_price=...)); a stage on its
+    # own (max_price None) is checked against the floor of one Star only.
+    checked = v.check_price(price, max_price=max_price, kind=KIND)
     v.check_text(label, "label", max_len=v.MAX_TITLE, kind=KIND)
     v.check_url(photo_url, "photo_url", kind=KIND)
     v.check_payload(payload, kind=KIND)
@@ -141,8 +144,8 @@ class StageCatalog:
             normalized["payload"],
             normalized["start_parameter"],
             "",
+            self.max_price,
         )
-        v.check_price(normalized["price"], max_price=self.max_price, kind=KIND)
         return normalized
 
     def create(self, stage_id: str, stage: PaymentStage) -> PaymentStage:

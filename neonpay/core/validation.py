@@ -15,6 +15,7 @@ from neonpay.errors import ValidationError
 
 __all__ = [
     "DEFAULT_MAX_PRICE",
+    "ID_RE",
     "MAX_DESCRIPTION",
     "MAX_ID",
     "MAX_PAYLOAD_BYTES",
@@ -39,7 +40,7 @@ DEFAULT_MAX_PRICE = 10_000
 MAX_ID = 64
 MAX_URL = 2048
 
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _START_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -49,7 +50,7 @@ def check_id(value: Any, field: str = "id", *, kind: str | None = None) -> str:
         raise ValidationError(field, "must be a string", kind=kind)
     if not 1 <= len(value) <= MAX_ID:
         raise ValidationError(field, f"must be 1-{MAX_ID} characters long", kind=kind)
-    if not _ID_RE.fullmatch(value):
+    if not ID_RE.fullmatch(value):
         raise ValidationError(
             field,
             "must start with a letter or digit and contain only letters, digits, '_', '.', "

@@ -38,6 +38,8 @@ __all__ = [
     "Record",
     "Store",
     "SyncRunRow",
+    "checked_outcome",
+    "checked_record",
 ]
 
 #: The record kinds a person edits, in the order the spec lists them.
@@ -84,6 +86,48 @@ class Record:
         }
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def checked_record(
+    kind: str,
+    key: str,
+    fields: dict[str, Any],
+    version: dict[str, int],
+    hlc: str,
+    field_hlcs: dict[str, str],
+    deleted: bool = False,
+    origin: str = "",
+    updated_at: float = 0.0,
+    seq: int = 0,
+    resolution: bool = False,
+) -> Record:
+    """A :class:`Record` from values of the right types, without the dataclass
+    ``__init__`` (a frozen dataclass sets each field through ``object.__setattr__``:
+    three times slower). For the hot paths that build one per record received or read
+    (the wire codec, store rows); the caller has checked every value."""
+    record: Record = _new(Record)
+    _set(
+        record,
+        "__dict__",
+        {
+            "kind": kind,
+            "key": key,
+            "fields": fields,
+            "version": version,
+            "hlc": hlc,
+            "field_hlcs": field_hlcs,
+            "deleted": deleted,
+            "origin": origin,
+            "updated_at": updated_at,
+            "seq": seq,
+            "resolution": resolution,
+        },
+    )
+    return record
+
+
 @dataclass(frozen=True)
 class FeedPage:
     """Latest record states changed after a cursor, in sequence order."""
@@ -117,6 +161,32 @@ class ApplyOutcome:
     local: Record | None = None
     received_from: str | None = None
     reason: str = ""
+
+
+def checked_outcome(
+    outcome: Outcome,
+    incoming: Record,
+    state: Record | None = None,
+    local: Record | None = None,
+    received_from: str | None = None,
+    reason: str = "",
+) -> ApplyOutcome:
+    """An :class:`ApplyOutcome` without the dataclass ``__init__`` (see
+    :func:`checked_record`): one is made per record a sync receives."""
+    made: ApplyOutcome = _new(ApplyOutcome)
+    _set(
+        made,
+        "__dict__",
+        {
+            "outcome": outcome,
+            "incoming": incoming,
+            "state": state,
+            "local": local,
+            "received_from": received_from,
+            "reason": reason,
+        },
+    )
+    return made
 
 
 #: Called inside the store's transaction with an incoming state and ours (or None).

@@ -28,6 +28,7 @@ from neonpay.store.base import (
     PaymentRow,
     Record,
     SyncRunRow,
+    checked_record,
 )
 from neonpay.store.schema import MIGRATIONS
 from neonpay.sync.clock import HLC, next_hlc
@@ -63,15 +64,19 @@ def _stamps_column(record: Record) -> str:
     ``hlc`` are left out) when every field has a stamp, else the whole map ``{...}``."""
     stamps = record.field_hlcs
     fields = record.fields
+    hlc = record.hlc
+    if list(stamps.values()).count(hlc) == len(stamps) and stamps.keys() == fields.keys():
+        return "[{}]"  # the common case: every field written with the record
     if not stamps.keys() >= fields.keys():  # rare: keep it exactly as it is
         return _json.dumps_text(dict(stamps))
-    hlc = record.hlc
     explicit = {name: stamp for name, stamp in stamps.items() if stamp != hlc or name not in fields}
     return _json.dumps_text([explicit]) if explicit else "[{}]"
 
 
 def _stamps_from_column(text: str, fields: Mapping[str, Any], hlc: str) -> dict[str, str]:
     """The full ``field_hlcs`` of a row (see :func:`_stamps_column`)."""
+    if text == "[{}]":  # the common case; stored fields are canonical: keys in order
+        return dict.fromkeys(fields, hlc)
     stored = _json.loads(text)
     if isinstance(stored, dict):  # the whole map (rows written before compact ones too)
         return stored
@@ -83,18 +88,18 @@ def _stamps_from_column(text: str, fields: Mapping[str, Any], hlc: str) -> dict[
 
 def _record_from_row(row: Sequence[Any]) -> Record:
     fields = _json.loads(row[2])
-    return Record(
-        kind=row[0],
-        key=row[1],
-        fields=fields,
-        version=_json.loads(row[3]),
-        hlc=row[4],
-        field_hlcs=_stamps_from_column(row[5], fields, row[4]),
-        deleted=bool(row[6]),
-        origin=row[7],
-        updated_at=float(row[8]),
-        seq=int(row[9]),
-        resolution=bool(row[10]),
+    return checked_record(  # the row was checked when it was written
+        row[0],
+        row[1],
+        fields,
+        _json.loads(row[3]),
+        row[4],
+        _stamps_from_column(row[5], fields, row[4]),
+        bool(row[6]),
+        row[7],
+        float(row[8]),
+        int(row[9]),
+        bool(row[10]),
     )
 
 
@@ -379,23 +384,25 @@ class SQLStore(abc.ABC):
                 for key, record in self._select_many(s, kind, keys).items():
                     local[(kind, key)] = record
             rows: builtins.list[tuple[Any, ...]] = []
-            newest = last
+            # An HLC moves past every stamp it receives, applied or not. Stamps are
+            # fixed-width text that sorts like the clock, so the latest is found by
+            # comparing text and decoded once.
+            latest = ""
             for record in incoming:
                 outcome = decide(record, local.get((record.kind, record.key)))
-                if outcome.outcome is not Outcome.REJECTED:
-                    # An HLC moves past every stamp it receives, applied or not.
-                    newest = _later(newest, record.hlc)
-                if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
+                if outcome.outcome is not Outcome.REJECTED and record.hlc > latest:
+                    latest = record.hlc
+                state = outcome.state
+                if outcome.outcome is Outcome.APPLIED and state is not None:
                     seq += 1
-                    state = _copy_with(outcome.state, seq=seq)
+                    state = _copy_with(state, seq=seq)
                     rows.append(_record_params(state, seq, outcome.received_from))
                     local[(state.kind, state.key)] = state
-                    if state.hlc != record.hlc:  # a merge: the incoming stamp is counted
-                        stamp = HLC.decode(state.hlc)
-                        if newest is None or stamp > newest:
-                            newest = stamp
+                    if state.hlc > latest:  # a merge: its stamp counts too
+                        latest = state.hlc
                     outcome = _copy_with(outcome, state=state)
                 outcomes.append(outcome)
+            newest = _later(last, latest, outcomes)
             if rows:
                 self._write_states(s, rows)
             if rows or newest != last:
@@ -805,12 +812,31 @@ def _check_limit(limit: int) -> None:
         raise ValidationError("limit", f"must be a whole number of at least 1, not {limit!r}")
 
 
-def _later(current: HLC | None, stamp: str) -> HLC | None:
-    """The later of ``current`` and the encoded ``stamp`` (ignored when malformed)."""
-    try:
-        seen = HLC.decode(stamp)
-    except (ValueError, TypeError, AttributeError):
+def _later(current: HLC | None, latest: str, outcomes: Sequence[ApplyOutcome]) -> HLC | None:
+    """The later of ``current`` and the stamp ``latest`` (the text-greatest of a batch).
+
+    When ``latest`` is malformed (text order then means nothing), every stamp of the
+    batch is decoded instead and the malformed ones are ignored."""
+    if not latest:
         return current
+    try:
+        seen = HLC.decode(latest)
+    except (ValueError, TypeError, AttributeError):
+        newest = current
+        for outcome in outcomes:
+            if outcome.outcome is Outcome.REJECTED:
+                continue
+            stamps = [outcome.incoming.hlc]
+            if outcome.state is not None:
+                stamps.append(outcome.state.hlc)
+            for stamp in stamps:
+                try:
+                    decoded = HLC.decode(stamp)
+                except (ValueError, TypeError, AttributeError):
+                    continue
+                if newest is None or decoded > newest:
+                    newest = decoded
+        return newest
     return seen if current is None or seen > current else current
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from neonpay.store.base import ApplyOutcome, Decide, Outcome, Record
+from neonpay.store.base import ApplyOutcome, Decide, Outcome, Record, checked_outcome
 from neonpay.sync.clock import Order, compare_versions
 from neonpay.sync.merge import content_equal, order_key, settle, state_equal
 
@@ -28,13 +28,13 @@ __all__ = ["decide", "expecting", "make_decide"]
 
 def decide(incoming: Record, local: Record | None, *, sender: str | None) -> ApplyOutcome:
     """Decide about ``incoming`` (from ``sender``) against our ``local`` state."""
-    if local is None:
-        return ApplyOutcome(Outcome.APPLIED, incoming, incoming, None, sender)
+    if local is None:  # the common case of a first sync: built without __init__
+        return checked_outcome(Outcome.APPLIED, incoming, incoming, None, sender)
     order = compare_versions(incoming.version, local.version)
     if incoming.kind == "promo_usage" and order is not Order.BEFORE:
         return _usage(incoming, local, order, sender)
     if order is Order.AFTER:
-        return ApplyOutcome(Outcome.APPLIED, incoming, incoming, local, sender)
+        return checked_outcome(Outcome.APPLIED, incoming, incoming, local, sender)
     if order is Order.BEFORE:
         return ApplyOutcome(Outcome.KNOWN, incoming, None, local)
     if order is Order.EQUAL:

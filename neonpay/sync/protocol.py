@@ -22,6 +22,7 @@ __all__ = [
     "PushResult",
     "Transport",
     "TransportStats",
+    "item_result",
 ]
 
 #: The version of the sync protocol this package speaks.
@@ -61,6 +62,20 @@ class ItemResult:
     outcome: Outcome
     reason: str = ""
     current: Record | None = None
+
+
+def item_result(
+    kind: str, key: str, outcome: Outcome, reason: str = "", current: Record | None = None
+) -> ItemResult:
+    """An :class:`ItemResult` from values of the right types, without the frozen
+    dataclass ``__init__`` (one is made per record pushed, on both sides)."""
+    item: ItemResult = object.__new__(ItemResult)
+    object.__setattr__(
+        item,
+        "__dict__",
+        {"kind": kind, "key": key, "outcome": outcome, "reason": reason, "current": current},
+    )
+    return item
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from neonpay.sync.protocol import (
     ItemResult,
     PeerInfo,
     PushResult,
+    item_result,
 )
 from neonpay.sync.validation import RecordCheck
 
@@ -160,8 +161,8 @@ class SyncService:
         for index, outcome in zip(positions, outcomes, strict=True):
             record = outcome.incoming
             current = outcome.local if outcome.outcome is Outcome.CONFLICT else None
-            results[index] = ItemResult(
-                record.kind, record.key, outcome.outcome, reason=outcome.reason, current=current
+            results[index] = item_result(
+                record.kind, record.key, outcome.outcome, outcome.reason, current
             )
             if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
                 applied.append(outcome.state)

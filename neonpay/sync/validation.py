@@ -9,7 +9,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from neonpay import _json
 from neonpay.core import validation as v
@@ -18,6 +18,7 @@ from neonpay.core.settings import check_setting
 from neonpay.core.templates import Template
 from neonpay.errors import ValidationError
 from neonpay.store.base import KINDS, Record
+from neonpay.sync.nodes import is_node_id
 
 if TYPE_CHECKING:
     from neonpay.core.neonpay import NeonPay
@@ -33,15 +34,9 @@ _MAX_COUNTER = 2**53
 MAX_CLOCK_AHEAD = 86_400.0
 
 
-#: A node id: 1-64 ASCII letters, digits, ``-`` or ``_`` (as on the wire).
-_NODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 #: The exact text form of :meth:`HLC.encode`: one regex match checks a stamp completely,
 #: with no decode/encode round trip (the hot path of every received record).
 _STAMP_RE = re.compile(r"[0-9]{15}\.[0-9]{6}\.[A-Za-z0-9_-]{1,64}", re.ASCII)
-
-
-def _node_id_ok(node: Any) -> bool:
-    return isinstance(node, str) and _NODE_RE.fullmatch(node) is not None
 
 
 def _stamp(value: Any, field: str) -> str:
@@ -102,7 +97,7 @@ class RecordCheck:
                 raise ValidationError("fields", f"at most {_MAX_NODES} nodes", kind=kind)
             counts: dict[str, int] = {}
             for node, count in fields.items():
-                if not _node_id_ok(node):
+                if not is_node_id(node):
                     raise ValidationError("fields", "keys must be node ids", kind=kind)
                 counts[node] = _count(count, "fields", low=0)
             return counts
@@ -112,7 +107,7 @@ class RecordCheck:
         """Raise ValidationError unless ``fields`` are valid and already canonical."""
         normalized = self.normalized_fields(kind, key, fields)
         try:
-            canonical = _json.dumps(dict(fields))
+            canonical = _json.dumps(fields if type(fields) is dict else dict(fields))
         except (TypeError, ValueError) as exc:
             raise ValidationError("fields", "must be JSON values", kind=kind) from exc
         if _json.dumps(normalized) != canonical:
@@ -127,6 +122,28 @@ class RecordCheck:
         Raises:
             ValidationError: what is wrong, naming the field.
         """
+        if _plain_and_valid(record):  # the common case, tested in one pass
+            fields = record.fields
+            if not record.deleted:
+                self.check_fields(record.kind, record.key, fields)
+            if record.seq == 0:
+                return record  # already plain (as the wire codec builds them): no copy
+            return Record(
+                kind=record.kind,
+                key=record.key,
+                fields=dict(fields),
+                version=dict(record.version),
+                hlc=record.hlc,
+                field_hlcs=dict(record.field_hlcs),
+                deleted=record.deleted,
+                origin=record.origin,
+                updated_at=record.updated_at,
+                resolution=record.resolution,
+            )
+        return self._check_named(record)
+
+    def _check_named(self, record: Any) -> Record:
+        """:meth:`check` one rule at a time, naming the first one broken."""
         if not isinstance(record, Record):
             raise ValidationError("record", "must be a record state")
         kind = record.kind
@@ -148,10 +165,10 @@ class RecordCheck:
                 type(node) is str
                 and type(counter) is int
                 and 1 <= counter < _MAX_COUNTER
-                and _NODE_RE.fullmatch(node) is not None
+                and is_node_id(node)
             ):
                 continue  # the common case, checked inline
-            if not _node_id_ok(node):
+            if not is_node_id(node):
                 raise ValidationError("version", f"{node!r} is not a node id", kind=kind)
             _count(counter, "version", low=1)
         hlc = _stamp(record.hlc, "hlc")
@@ -221,3 +238,67 @@ class RecordCheck:
             updated_at=float(updated),
             resolution=record.resolution,
         )
+
+
+_KIND_SET = frozenset(KINDS)
+_CODE_KINDS = frozenset(("promo_code", "promo_usage"))
+
+
+def _plain_and_valid(record: Any) -> TypeGuard[Record]:
+    """Whether ``record`` is a :class:`Record` of plain values whose metadata passes
+    every rule of :meth:`RecordCheck.check` (its fields are checked apart). False says
+    only "look closer": the named checks then find the problem, or accept a state made
+    of other mapping types."""
+    if type(record) is not Record:
+        return False
+    kind = record.kind
+    key = record.key
+    if type(kind) is not str or kind not in _KIND_SET or type(key) is not str:
+        return False
+    if kind in _CODE_KINDS:
+        if normalize_code(key) != key:
+            return False
+    elif not 0 < len(key) <= v.MAX_ID or v.ID_RE.fullmatch(key) is None:
+        return False
+    version = record.version
+    if type(version) is not dict or not 0 < len(version) <= _MAX_NODES:
+        return False
+    for node, counter in version.items():
+        if type(counter) is not int or not 0 < counter < _MAX_COUNTER or not is_node_id(node):
+            return False
+    hlc = record.hlc
+    if (
+        type(hlc) is not str
+        or _STAMP_RE.fullmatch(hlc) is None
+        or int(hlc[:15]) > (time.time() + MAX_CLOCK_AHEAD) * 1000
+    ):
+        return False
+    stamps = record.field_hlcs
+    if type(stamps) is not dict or len(stamps) > 10_000:
+        return False
+    fields = record.fields
+    if type(fields) is not dict:
+        return False
+    if record.deleted or stamps.keys() != fields.keys():
+        # names of live fields are checked with the fields (unknown ones are refused)
+        for name in stamps:
+            if type(name) is not str or len(name) > 64:
+                return False
+    if list(stamps.values()).count(hlc) != len(stamps):  # some field stamps differ
+        for stamp in stamps.values():
+            if stamp != hlc and (
+                type(stamp) is not str or _STAMP_RE.fullmatch(stamp) is None or stamp > hlc
+            ):
+                return False
+    deleted = record.deleted
+    origin = record.origin
+    updated = record.updated_at
+    return (
+        type(deleted) is bool
+        and type(record.resolution) is bool
+        and type(origin) is str
+        and len(origin) <= _MAX_NODE_ID
+        and type(updated) is float
+        and math.isfinite(updated)
+        and (not deleted or (not fields and kind != "promo_usage"))
+    )

@@ -262,12 +262,12 @@ class HttpTransport:
     # --- the Transport protocol -------------------------------------------------------------
     async def info(self) -> PeerInfo:
         """The peer's node id and the head of its change log (``GET /sync/info``)."""
-        answer = await self._call("GET", INFO)
+        answer, _ = await self._call("GET", INFO)
         return self._decode(lambda: codec.peer_info_from_wire(answer))
 
     async def status(self) -> dict[str, Any]:
         """The peer's sync status (``GET /sync/status``): a JSON object."""
-        answer = await self._call("GET", STATUS)
+        answer, _ = await self._call("GET", STATUS)
         if not isinstance(answer, dict):
             raise SyncError(f"{self._peer} answered /sync/status with something not an object")
         return answer
@@ -291,9 +291,11 @@ class HttpTransport:
             wanted = tuple(dict.fromkeys(kinds))
             if set(wanted) != set(KINDS):  # every kind is what no ``kinds`` asks for
                 query.append(("kinds", ",".join(wanted)))
-        answer = await self._call("GET", CHANGES, query=query, node=requester)
+        answer, size = await self._call("GET", CHANGES, query=query, node=requester)
         return self._decode(
-            lambda: codec.page_from_wire(answer, limits=self.limits, kinds=wanted, now=time.time())
+            lambda: codec.page_from_wire(
+                answer, limits=self.limits, kinds=wanted, now=time.time(), source_bytes=size
+            )
         )
 
     async def pull_view(self, endpoint: str, since: int = 0, limit: int = 500) -> ChangesPage:
@@ -301,9 +303,11 @@ class HttpTransport:
         kind = VIEWS.get(endpoint)
         if kind is None:
             raise ConfigurationError(f"not a view: {endpoint!r} (use one of {', '.join(VIEWS)})")
-        answer = await self._call("GET", endpoint, query=self._page_query(since, limit))
+        answer, size = await self._call("GET", endpoint, query=self._page_query(since, limit))
         return self._decode(
-            lambda: codec.page_from_wire(answer, limits=self.limits, kinds=(kind,), now=time.time())
+            lambda: codec.page_from_wire(
+                answer, limits=self.limits, kinds=(kind,), now=time.time(), source_bytes=size
+            )
         )
 
     def _page_query(self, since: int, limit: int) -> list[tuple[str, str]]:
@@ -326,7 +330,7 @@ class HttpTransport:
         node_id = ""
         results = []
         for body, batch in self._batches(records):
-            answer = await self._call("POST", endpoint, body=body, node=sender)
+            answer, _ = await self._call("POST", endpoint, body=body, node=sender)
             result = self._decode(
                 lambda: codec.push_result_from_wire(
                     answer,  # noqa: B023 - used at once, inside this iteration
@@ -374,8 +378,9 @@ class HttpTransport:
         query: Sequence[tuple[str, str]] = (),
         body: bytes | None = None,
         node: str | None = None,
-    ) -> Any:
-        """Send a request (with retries) and return the verified, decoded JSON answer."""
+    ) -> tuple[Any, int]:
+        """Send a request (with retries); return the verified, decoded JSON answer and
+        the length of its JSON text."""
         query_string = "&".join(f"{quote(k, safe='')}={quote(v, safe=',')}" for k, v in query)
         target = endpoint + (f"?{query_string}" if query_string else "")
         url = URL(
@@ -482,7 +487,7 @@ class HttpTransport:
         headers: Any,
         raw: bytes,
         msg_id: str,
-    ) -> Any:
+    ) -> tuple[Any, int]:
         if not 200 <= status <= 299:
             code, message = _error_text(headers, raw, self.limits)
             hint = ""
@@ -518,7 +523,7 @@ class HttpTransport:
             body = inflate(
                 raw, content_encoding(headers.get("Content-Encoding")), self.limits.max_inflated
             )
-            return codec.load(body)
+            return codec.load(body), len(body)
         except WireError as exc:
             raise SyncError(f"{self._peer} answered {method} {endpoint} unreadably: {exc}") from exc
 

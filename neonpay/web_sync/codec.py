@@ -16,8 +16,9 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from neonpay import _json
-from neonpay.store.base import KINDS, Outcome, Record
-from neonpay.sync.protocol import ChangesPage, ItemResult, PeerInfo, PushResult
+from neonpay.store.base import KINDS, Outcome, Record, checked_record
+from neonpay.sync.nodes import is_node_id
+from neonpay.sync.protocol import ChangesPage, ItemResult, PeerInfo, PushResult, item_result
 from neonpay.web_sync.errors import WireError
 from neonpay.web_sync.limits import DEFAULT_LIMITS, Limits
 
@@ -40,7 +41,6 @@ __all__ = [
 
 #: The largest version-vector counter accepted (a signed 64-bit integer).
 MAX_COUNTER = 2**63 - 1
-_NODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 _HLC_RE = re.compile(r"[0-9]{15}\.[0-9]{6}\.[A-Za-z0-9_-]{1,64}", re.ASCII)
 _MAX_FIELD_NAME = 128
 _MAX_REASON = 2000
@@ -49,6 +49,10 @@ _REQUIRED = ("kind", "key", "fields", "version", "hlc", "field_hlcs", "deleted")
 _OPTIONAL = ("origin", "updated_at", "resolution")
 _RECORD_KEYS = frozenset((*_REQUIRED, *_OPTIONAL))
 _REQUIRED_KEYS = frozenset(_REQUIRED)
+_ITEM_KEYS = frozenset(("kind", "key", "outcome", "reason", "current"))
+_ITEM_REQUIRED = frozenset(("kind", "key", "outcome"))
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+_NAMES = {outcome: outcome.value for outcome in Outcome}
 
 
 def dump(value: Any) -> bytes:
@@ -66,11 +70,6 @@ def load(body: bytes) -> Any:
         return _json.loads(body)
     except (ValueError, TypeError, RecursionError) as exc:
         raise WireError("malformed_json", f"the body is not valid JSON: {exc}") from exc
-
-
-def is_node_id(value: Any) -> bool:
-    """Whether ``value`` is a node id: 1-64 characters of letters, digits, ``-`` or ``_``."""
-    return isinstance(value, str) and _NODE_RE.fullmatch(value) is not None
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -166,122 +165,167 @@ def record_from_wire(
     """A :class:`Record` from its untrusted wire form.
 
     ``kinds`` are the kinds allowed here; ``now`` (Unix seconds) enables the check
-    that the clock stamps are at most ``limits.max_clock_ahead`` ahead.
+    that the clock stamps are at most ``limits.max_clock_ahead`` ahead. A field stamp
+    must not be later than the record's own stamp.
 
     Raises:
         WireError: ``bad_schema``, ``unknown_kind``, ``wrong_kind``, ``record_too_large``
             or ``clock_ahead`` (all 422).
     """
-    # Each check below is a fast test inline; the helper that names the problem (and
-    # formats where it is) runs only when the test fails. Many thousands a second.
-    obj = _object(value, where)
-    keys = obj.keys()
+    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
+    return _record(value, where, None, limits, kinds, latest_ms)
+
+
+def _record(
+    value: Any,
+    where: str,
+    index: int | None,
+    limits: Limits,
+    kinds: Collection[str],
+    latest_ms: int | None,
+    measure: bool = True,
+) -> Record:
+    """:func:`record_from_wire` for item ``index`` of the array ``where`` (or for
+    ``where`` itself when ``index`` is None).
+
+    Each check below is a fast test inline; the helper that names the problem (and
+    formats where it is) runs only when the test fails. Many thousands a second.
+    """
+    if type(value) is not dict:
+        _object(value, _at(where, index))
+    keys = value.keys()
     if not (keys <= _RECORD_KEYS and keys >= _REQUIRED_KEYS):
-        _exact_keys(obj, where, _REQUIRED, _OPTIONAL)
-    kind = obj["kind"]
+        _exact_keys(value, _at(where, index), _REQUIRED, _OPTIONAL)
+    kind = value["kind"]
+    if type(kind) is not str or kind not in kinds:
+        _bad_kind(kind, _at(where, index), kinds)
+    key = value["key"]
+    if not (type(key) is str and 0 < len(key) <= limits.max_key and key.isprintable()):
+        _key(key, f"{_at(where, index)}.key", limits)
+
+    fields = value["fields"]
+    if type(fields) is not dict:
+        _object(fields, f"{_at(where, index)}.fields")
+    if len(fields) > limits.max_fields:
+        raise WireError(
+            "record_too_large", f"{_at(where, index)}.fields: more than {limits.max_fields} fields"
+        )
+    for name in fields:
+        if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME:
+            _string(
+                name, f"{_at(where, index)}.fields (a name)", min_len=1, max_len=_MAX_FIELD_NAME
+            )
+    size = len(_json.dumps(fields)) if measure else 0
+    if size > limits.max_record_bytes:
+        raise WireError(
+            "record_too_large",
+            f"{_at(where, index)}.fields: {size} bytes as JSON, more than "
+            f"{limits.max_record_bytes}",
+        )
+
+    version = value["version"]
+    if type(version) is not dict:
+        _object(version, f"{_at(where, index)}.version")
+    if not version:
+        raise _schema(f"{_at(where, index)}.version", "must name at least one node")
+    if len(version) > limits.max_version_nodes:
+        raise WireError(
+            "record_too_large",
+            f"{_at(where, index)}.version: more than {limits.max_version_nodes} nodes",
+        )
+    for node, counter in version.items():
+        if not is_node_id(node):
+            _node(node, f"{_at(where, index)}.version (a node)")
+        if type(counter) is not int or not 0 <= counter <= MAX_COUNTER:
+            _whole(counter, f"{_at(where, index)}.version[{node}]")
+    if len(version) > 1:
+        version = dict(sorted(version.items()))
+
+    hlc = value["hlc"]
+    if not _stamp_ok(hlc, latest_ms):
+        _stamp(hlc, f"{_at(where, index)}.hlc", latest_ms=latest_ms)
+    field_hlcs = value["field_hlcs"]
+    if type(field_hlcs) is not dict:
+        _object(field_hlcs, f"{_at(where, index)}.field_hlcs")
+    if field_hlcs:
+        _check_field_stamps(field_hlcs, hlc, _at(where, index), limits, latest_ms)
+        # A field left out of field_hlcs was last written at the record's hlc (the
+        # compact form record_to_wire sends).
+        if field_hlcs.keys() >= fields.keys():
+            field_hlcs = dict(sorted(field_hlcs.items()))
+        else:
+            field_hlcs = dict(sorted({**dict.fromkeys(fields, hlc), **field_hlcs}.items()))
+    else:
+        field_hlcs = dict.fromkeys(sorted(fields), hlc)
+
+    deleted = value["deleted"]
+    if type(deleted) is not bool:
+        _bool(deleted, f"{_at(where, index)}.deleted")
+    if deleted and fields:
+        raise _schema(f"{_at(where, index)}.fields", "must be empty for a deleted record")
+    origin = value.get("origin", "")
+    if origin != "" and not is_node_id(origin):
+        _node(origin, f"{_at(where, index)}.origin")
+    updated_at = value.get("updated_at", 0.0)
+    if type(updated_at) is not float:
+        updated_at = _unix_time(updated_at, f"{_at(where, index)}.updated_at")
+    elif not 0 <= updated_at <= _MAX_TIME:  # also false for NaN
+        _unix_time(updated_at, f"{_at(where, index)}.updated_at")
+    resolution = value.get("resolution", False)
+    if type(resolution) is not bool:
+        _bool(resolution, f"{_at(where, index)}.resolution")
+    return checked_record(
+        kind, key, fields, version, hlc, field_hlcs, deleted, origin, updated_at, 0, resolution
+    )
+
+
+def _at(where: str, index: int | None) -> str:
+    return where if index is None else f"{where}[{index}]"
+
+
+def _bad_kind(kind: Any, where: str, kinds: Collection[str]) -> None:
     if not isinstance(kind, str) or kind not in KINDS:
         shown = kind[:40] if isinstance(kind, str) else kind
         raise WireError(
             "unknown_kind", f"{where}.kind: unknown kind {shown!r} (known: {', '.join(KINDS)})"
         )
-    if kind not in kinds:
-        raise WireError(
-            "wrong_kind", f"{where}.kind: {kind!r} does not belong here ({', '.join(kinds)})"
-        )
-    key = obj["key"]
-    if not (type(key) is str and 0 < len(key) <= limits.max_key and key.isprintable()):
-        _key(key, f"{where}.key", limits)
-    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
+    raise WireError(
+        "wrong_kind", f"{where}.kind: {kind!r} does not belong here ({', '.join(kinds)})"
+    )
 
-    fields = obj["fields"]
-    if type(fields) is not dict:
-        _object(fields, f"{where}.fields")
-    if len(fields) > limits.max_fields:
-        raise WireError("record_too_large", f"{where}.fields: more than {limits.max_fields} fields")
-    for name in fields:
-        if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME:
-            _string(name, f"{where}.fields (a name)", min_len=1, max_len=_MAX_FIELD_NAME)
-    try:
-        size = len(_json.dumps(fields))
-    except (TypeError, ValueError) as exc:  # pragma: no cover - parsed JSON re-encodes
-        raise _schema(f"{where}.fields", "must be JSON") from exc
-    if size > limits.max_record_bytes:
-        raise WireError(
-            "record_too_large",
-            f"{where}.fields: {size} bytes as JSON, more than {limits.max_record_bytes}",
-        )
 
-    version = obj["version"]
-    if type(version) is not dict:
-        _object(version, f"{where}.version")
-    if not version:
-        raise _schema(f"{where}.version", "must name at least one node")
-    if len(version) > limits.max_version_nodes:
-        raise WireError(
-            "record_too_large", f"{where}.version: more than {limits.max_version_nodes} nodes"
-        )
-    for node, counter in version.items():
-        if type(node) is not str or _NODE_RE.fullmatch(node) is None:
-            _node(node, f"{where}.version (a node)")
-        if type(counter) is not int or not 0 <= counter <= MAX_COUNTER:
-            _whole(counter, f"{where}.version[{node}]")
-
-    hlc = obj["hlc"]
-    if not _stamp_ok(hlc, latest_ms):
-        _stamp(hlc, f"{where}.hlc", latest_ms=latest_ms)
-    field_hlcs = obj["field_hlcs"]
-    if type(field_hlcs) is not dict:
-        _object(field_hlcs, f"{where}.field_hlcs")
-    if len(field_hlcs) > limits.max_fields:
+def _check_field_stamps(
+    stamps: dict[Any, Any], hlc: str, where: str, limits: Limits, latest_ms: int | None
+) -> None:
+    """The explicit field stamps: names, formats, and none later than the record's."""
+    if len(stamps) > limits.max_fields:
         raise WireError(
             "record_too_large", f"{where}.field_hlcs: more than {limits.max_fields} fields"
         )
-    for name, stamp in field_hlcs.items():
+    for name, stamp in stamps.items():
         if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME:
             _string(name, f"{where}.field_hlcs (a name)", min_len=1, max_len=_MAX_FIELD_NAME)
-        # a stamp equal to the record's is checked just above
-        if stamp != hlc and not _stamp_ok(stamp, latest_ms):
+        if stamp == hlc:
+            continue
+        if not _stamp_ok(stamp, latest_ms):
             _stamp(stamp, f"{where}.field_hlcs[{name}]", latest_ms=latest_ms)
-    # A field left out of field_hlcs was last written at the record's hlc (the compact
-    # form record_to_wire sends).
-    if not field_hlcs:
-        field_hlcs = dict.fromkeys(sorted(fields), hlc)
-    elif not field_hlcs.keys() >= fields.keys():
-        field_hlcs = dict(sorted({**dict.fromkeys(fields, hlc), **field_hlcs}.items()))
-    else:
-        field_hlcs = dict(sorted(field_hlcs.items()))
+        if stamp > hlc:  # fixed-width stamps: text order is clock order
+            raise _schema(f"{where}.field_hlcs[{name}]", "must not be later than the record's hlc")
 
-    deleted = obj["deleted"]
-    if type(deleted) is not bool:
-        _bool(deleted, f"{where}.deleted")
-    if deleted and fields:
-        raise _schema(f"{where}.fields", "must be empty for a deleted record")
-    origin = obj.get("origin", "")
-    if origin != "" and (type(origin) is not str or _NODE_RE.fullmatch(origin) is None):
-        _node(origin, f"{where}.origin")
-    updated_at = obj.get("updated_at", 0.0)
+
+#: The latest ``updated_at`` accepted (the year 9999), so every value is a valid time.
+_MAX_TIME = 253_402_300_799.0
+
+
+def _unix_time(value: Any, where: str) -> float:
     if (
-        isinstance(updated_at, bool)
-        or not isinstance(updated_at, (int, float))
-        or not math.isfinite(updated_at)
-        or updated_at < 0
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 <= value <= _MAX_TIME
     ):
-        raise _schema(f"{where}.updated_at", "must be a non-negative Unix time")
-    resolution = obj.get("resolution", False)
-    if type(resolution) is not bool:
-        _bool(resolution, f"{where}.resolution")
-    return Record(
-        kind=kind,
-        key=key,
-        fields=fields,
-        version={node: int(counter) for node, counter in sorted(version.items())},
-        hlc=hlc,
-        field_hlcs=field_hlcs,
-        deleted=deleted,
-        origin=origin,
-        updated_at=float(updated_at),
-        resolution=resolution,
-    )
+        raise _schema(where, "must be a Unix time (seconds, 0 to the year 9999)")
+    return float(value)
 
 
 def records_from_wire(
@@ -290,8 +334,13 @@ def records_from_wire(
     limits: Limits = DEFAULT_LIMITS,
     kinds: Collection[str] = KINDS,
     now: float | None = None,
+    source_bytes: int | None = None,
 ) -> list[Record]:
     """The records of a push body ``{"records": [...]}``.
+
+    ``source_bytes`` is the length of the JSON text ``value`` was parsed from, if known:
+    when it is small enough that no record in it can be over ``limits.max_record_bytes``,
+    the records' sizes are not measured one by one.
 
     Raises:
         WireError: ``batch_too_large`` (413) or any error of :func:`record_from_wire`.
@@ -304,10 +353,24 @@ def records_from_wire(
             "batch_too_large",
             f"{len(items)} records in one batch, more than {limits.max_batch}: split it",
         )
+    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
+    measure = _may_hold_large_record(source_bytes, limits)
     return [
-        record_from_wire(item, f"records[{i}]", limits=limits, kinds=kinds, now=now)
+        _record(item, "records", i, limits, kinds, latest_ms, measure)
         for i, item in enumerate(items)
     ]
+
+
+#: How much longer a value's canonical JSON can be than the JSON it was parsed from:
+#: whitespace and escapes only shrink, and a number grows at most from ``1e15`` (4
+#: characters) to ``1000000000000000.0`` (18).
+_MAX_GROWTH = 5
+
+
+def _may_hold_large_record(source_bytes: int | None, limits: Limits) -> bool:
+    """Whether a body of ``source_bytes`` could hold a record over the size limit (each
+    record's fields are a part of the body, re-encoded at most ``_MAX_GROWTH`` longer)."""
+    return source_bytes is None or source_bytes * _MAX_GROWTH > limits.max_record_bytes
 
 
 def record_to_wire(record: Record) -> dict[str, Any]:
@@ -317,15 +380,32 @@ def record_to_wire(record: Record) -> dict[str, Any]:
     fields were last written with the record); :func:`record_from_wire` puts it back.
     Stamps of names not in ``fields`` (removed fields, tombstones) are always sent.
     """
-    wire = record.to_wire()
     hlc = record.hlc
     fields = record.fields
-    wire["field_hlcs"] = {
-        name: stamp
-        for name, stamp in record.field_hlcs.items()
-        if stamp != hlc or name not in fields
+    stamps = record.field_hlcs
+    if list(stamps.values()).count(hlc) == len(stamps) and stamps.keys() <= fields.keys():
+        compact: dict[str, str] = {}  # the common case: every field written with the record
+    else:
+        compact = {
+            name: stamp for name, stamp in stamps.items() if stamp != hlc or name not in fields
+        }
+    return {
+        "kind": record.kind,
+        "key": record.key,
+        "fields": _plain(fields),
+        "version": _plain(record.version),
+        "hlc": hlc,
+        "field_hlcs": compact,
+        "deleted": record.deleted,
+        "origin": record.origin,
+        "updated_at": record.updated_at,
+        "resolution": record.resolution,
     }
-    return wire
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as a dict to encode (copied only when it is some other mapping)."""
+    return value if type(value) is dict else dict(value)
 
 
 def push_body(records: Sequence[Record]) -> bytes:
@@ -350,8 +430,9 @@ def page_from_wire(
     limits: Limits = DEFAULT_LIMITS,
     kinds: Collection[str] = KINDS,
     now: float | None = None,
+    source_bytes: int | None = None,
 ) -> ChangesPage:
-    """A feed page from untrusted JSON.
+    """A feed page from untrusted JSON (``source_bytes``: see :func:`records_from_wire`).
 
     Raises:
         WireError: the page or a record in it does not have the documented shape.
@@ -359,8 +440,10 @@ def page_from_wire(
     obj = _object(value, "page")
     _exact_keys(obj, "page", ("node_id", "changes", "next_cursor", "has_more"))
     items = _array(obj["changes"], "changes")
+    measure = _may_hold_large_record(source_bytes, limits)
+    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
     records = [
-        record_from_wire(item, f"changes[{i}]", limits=limits, kinds=kinds, now=now)
+        _record(item, "changes", i, limits, kinds, latest_ms, measure)
         for i, item in enumerate(items)
     ]
     return ChangesPage(
@@ -372,7 +455,7 @@ def page_from_wire(
 
 
 def _item_to_wire(item: ItemResult) -> dict[str, Any]:
-    wire: dict[str, Any] = {"kind": item.kind, "key": item.key, "outcome": item.outcome.value}
+    wire: dict[str, Any] = {"kind": item.kind, "key": item.key, "outcome": _NAMES[item.outcome]}
     if item.reason:
         wire["reason"] = item.reason
     if item.current is not None:
@@ -403,31 +486,28 @@ def push_result_from_wire(
     if len(items) != len(sent):
         raise _schema("results", f"{len(items)} results for {len(sent)} records sent")
     results: list[ItemResult] = []
-    outcomes = {outcome.value: outcome for outcome in Outcome}
+    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
     for i, (item, record) in enumerate(zip(items, sent, strict=True)):
-        where = f"results[{i}]"
-        entry = _object(item, where)
-        _exact_keys(entry, where, ("kind", "key", "outcome"), ("reason", "current"))
-        if entry["kind"] != record.kind or entry["key"] != record.key:
-            raise _schema(where, "does not answer the record sent in this position")
-        outcome = outcomes.get(entry["outcome"]) if isinstance(entry["outcome"], str) else None
+        if type(item) is not dict:
+            _object(item, f"results[{i}]")
+        keys = item.keys()
+        if not (keys <= _ITEM_KEYS and keys >= _ITEM_REQUIRED):
+            _exact_keys(item, f"results[{i}]", ("kind", "key", "outcome"), ("reason", "current"))
+        if item["kind"] != record.kind or item["key"] != record.key:
+            raise _schema(f"results[{i}]", "does not answer the record sent in this position")
+        named = item["outcome"]
+        outcome = _OUTCOMES.get(named) if type(named) is str else None
         if outcome is None:
-            raise _schema(f"{where}.outcome", f"must be one of {', '.join(outcomes)}")
-        reason = _string(entry.get("reason", ""), f"{where}.reason", max_len=_MAX_REASON)
-        current = entry.get("current")
-        results.append(
-            ItemResult(
-                kind=record.kind,
-                key=record.key,
-                outcome=outcome,
-                reason=reason,
-                current=None
-                if current is None
-                else record_from_wire(
-                    current, f"{where}.current", limits=limits, kinds=(record.kind,), now=now
-                ),
+            raise _schema(f"results[{i}].outcome", f"must be one of {', '.join(_OUTCOMES)}")
+        reason = item.get("reason", "")
+        if reason != "" and not (type(reason) is str and len(reason) <= _MAX_REASON):
+            _string(reason, f"results[{i}].reason", max_len=_MAX_REASON)
+        current = item.get("current")
+        if current is not None:
+            current = _record(
+                current, f"results[{i}].current", None, limits, (record.kind,), latest_ms
             )
-        )
+        results.append(item_result(record.kind, record.key, outcome, reason, current))
     return PushResult(node_id=_node(obj["node_id"], "node_id"), results=results)
 
 

@@ -366,7 +366,11 @@ def _kinds(params: Mapping[str, str]) -> list[str] | None:
 def _records(request: web.Request, inbound: _Inbound, kinds: Collection[str]) -> list[Record]:
     settings = request.app[_SETTINGS]
     return codec.records_from_wire(
-        codec.load(inbound.body), limits=settings.limits, kinds=kinds, now=settings.clock()
+        codec.load(inbound.body),
+        limits=settings.limits,
+        kinds=kinds,
+        now=settings.clock(),
+        source_bytes=len(inbound.body),
     )
 
 
