@@ -28,6 +28,7 @@ from neonpay.store.base import (
     PaymentRow,
     Record,
     SyncRunRow,
+    checked_outcome,
     checked_record,
 )
 from neonpay.store.schema import MIGRATIONS
@@ -400,7 +401,14 @@ class SQLStore(abc.ABC):
                     local[(state.kind, state.key)] = state
                     if state.hlc > latest:  # a merge: its stamp counts too
                         latest = state.hlc
-                    outcome = _copy_with(outcome, state=state)
+                    outcome = checked_outcome(
+                        Outcome.APPLIED,
+                        outcome.incoming,
+                        state,
+                        outcome.local,
+                        outcome.received_from,
+                        outcome.reason,
+                    )
                 outcomes.append(outcome)
             newest = _later(last, latest, outcomes)
             if rows:
