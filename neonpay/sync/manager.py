@@ -501,11 +501,13 @@ class SyncManager:
     async def _apply_pulled(self, run: _Run, records: Sequence[Record]) -> None:
         kinds = set(self.config.kinds)
         valid: list[Record] = []
+        # the HTTP transport's pages come from the wire codec (see RecordCheck.check)
+        wire_checked = getattr(type(run.transport), "wire_checked", False) is True
         for record in records:
             try:
                 if record.kind not in kinds:
                     raise ValidationError("kind", f"{record.kind!r} was not asked for")
-                valid.append(self._check.check(record))
+                valid.append(self._check.check(record, wire_checked=wire_checked))
             except ValidationError as exc:
                 run.result.errors.append(
                     f"refused {_describe_record(record)} from peer {self.peer_name!r}: {exc}"

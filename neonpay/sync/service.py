@@ -115,7 +115,9 @@ class SyncService:
         """
         return self.changes(since, limit, [kind], requester=None)
 
-    def apply(self, records: Sequence[Record], *, sender: str) -> PushResult:
+    def apply(
+        self, records: Sequence[Record], *, sender: str, wire_checked: bool = False
+    ) -> PushResult:
         """Apply a pushed batch from the node ``sender``; one result per record, in order.
 
         Each state is checked (kind, metadata, and the fields against the same rules as a
@@ -124,7 +126,8 @@ class SyncService:
         The rest are applied in one transaction: ``APPLIED`` (ours was older, or the two
         merged deterministically), ``KNOWN`` (we have it or newer), ``CONFLICT`` (both
         changed it concurrently; ``current`` is our state). Applied states notify the
-        change listeners, so they travel on to our own peers.
+        change listeners, so they travel on to our own peers. ``wire_checked``: the
+        records were built by the wire codec (see :meth:`RecordCheck.check`).
 
         Raises:
             ValidationError: the batch as a whole is malformed (too long, no sender), or
@@ -140,7 +143,7 @@ class SyncService:
         positions: list[int] = []
         for index, record in enumerate(records):
             try:
-                checked = self._check.check(record)
+                checked = self._check.check(record, wire_checked=wire_checked)
                 if peer is not None and checked.kind not in peer.kinds:
                     raise ValidationError(
                         "kind",

@@ -116,13 +116,19 @@ class RecordCheck:
             raise ValidationError("fields", detail, kind=kind)
 
     # --- whole states --------------------------------------------------------------------
-    def check(self, record: Any) -> Record:
+    def check(self, record: Any, *, wire_checked: bool = False) -> Record:
         """Check a whole state from elsewhere and return it (with plain dicts).
+
+        ``wire_checked`` says that ``record`` was built by the wire codec
+        (:mod:`neonpay.web_sync.codec`), which has checked every type and format: only the
+        rules it does not know (this node's limits, the key rules of each kind) and the
+        fields are checked again. Anything else is checked in full whatever it says.
 
         Raises:
             ValidationError: what is wrong, naming the field.
         """
-        if _plain_and_valid(record):  # the common case, tested in one pass
+        if (wire_checked and _wire_rules_ok(record)) or _plain_and_valid(record):
+            # the common case, tested in one pass
             fields = record.fields
             if not record.deleted:
                 self.check_fields(record.kind, record.key, fields)
@@ -256,7 +262,7 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
     if type(kind) is not str or kind not in _KIND_SET or type(key) is not str:
         return False
     if kind in _CODE_KINDS:
-        if normalize_code(key) != key:
+        if not _code_ok(key):
             return False
     elif not 0 < len(key) <= v.MAX_ID or v.ID_RE.fullmatch(key) is None:
         return False
@@ -301,4 +307,67 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
         and type(updated) is float
         and math.isfinite(updated)
         and (not deleted or (not fields and kind != "promo_usage"))
+    )
+
+
+def _code_ok(key: str) -> bool:
+    """Whether ``key`` is a promo code in its normal (upper-case) form."""
+    try:
+        return normalize_code(key) == key
+    except ValidationError:
+        return False
+
+
+def _wire_rules_ok(record: Any) -> TypeGuard[Record]:
+    """:func:`_plain_and_valid` for a record the wire codec built: the codec checked the
+    types, the formats of node ids and stamps, that field stamps are not later than the
+    record's, and that a tombstone has no fields; what is left are the rules it does not
+    know. Anything unexpected means "look closer" (the named checks run in full)."""
+    try:
+        if type(record) is not Record or record.seq != 0:
+            return False
+        kind = record.kind
+        key = record.key
+        if kind in _CODE_KINDS:
+            if not _code_ok(key):
+                return False
+        elif not 0 < len(key) <= v.MAX_ID or v.ID_RE.fullmatch(key) is None:
+            return False
+        version = record.version
+        if len(version) > _MAX_NODES:
+            return False
+        for counter in version.values():
+            if not 0 < counter < _MAX_COUNTER:
+                return False
+        hlc = record.hlc
+        if int(hlc[:15]) > (time.time() + MAX_CLOCK_AHEAD) * 1000:
+            return False
+        stamps = record.field_hlcs
+        if len(stamps) > 10_000:
+            return False
+        deleted = record.deleted
+        if deleted and kind == "promo_usage":
+            return False
+        if deleted or stamps.keys() != record.fields.keys():
+            for name in stamps:
+                if len(name) > 64:
+                    return False
+        return _plain_types(record)
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _plain_types(record: Record) -> bool:
+    """The exact types :func:`_plain_and_valid` relies on (cheap: no formats)."""
+    return (
+        type(record.kind) is str
+        and type(record.key) is str
+        and type(record.version) is dict
+        and type(record.hlc) is str
+        and type(record.field_hlcs) is dict
+        and type(record.fields) is dict
+        and type(record.deleted) is bool
+        and type(record.resolution) is bool
+        and type(record.origin) is str
+        and type(record.updated_at) is float
     )

@@ -25,7 +25,7 @@ import ssl as _ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -127,6 +127,10 @@ class HttpTransport:
     Raises:
         ConfigurationError: a bad URL or option, or no secret and not ``insecure``.
     """
+
+    #: The records of pulled pages are built by the wire codec, which has checked their
+    #: types and formats; the engine then checks only what the codec cannot know.
+    wire_checked: ClassVar[bool] = True
 
     def __init__(
         self,

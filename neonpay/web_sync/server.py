@@ -21,6 +21,7 @@ from aiohttp import web
 from neonpay.errors import ConfigurationError, ReplayedRequest
 from neonpay.store.base import KINDS, Record, Store
 from neonpay.sync.protocol import ChangesPage, PeerInfo, PushResult
+from neonpay.sync.service import SyncService
 from neonpay.web_sync import codec
 from neonpay.web_sync.compression import (
     GZIP,
@@ -162,8 +163,6 @@ def create_sync_app(
     if overrides:
         limits = replace(limits, **overrides)
     if service is None:
-        from neonpay.sync.service import SyncService
-
         service = SyncService(neonpay)
     app = web.Application(
         middlewares=[_error_middleware],
@@ -467,9 +466,13 @@ async def _push(request: web.Request) -> web.Response:
 
 
 async def _apply(request: web.Request, records: list[Record], sender: str) -> PushResult:
-    service = request.app[_SETTINGS].service
+    settings = request.app[_SETTINGS]
+    service = settings.service
     if not records:
         return PushResult(node_id=service.node_id, results=[])
+    if isinstance(service, SyncService):
+        # the records come from codec.records_from_wire: their formats are checked
+        return service.apply(records, sender=sender, wire_checked=True)
     return service.apply(records, sender=sender)
 
 
