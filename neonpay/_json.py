@@ -7,9 +7,10 @@ otherwise; both produce the same bytes for the values NEONPAY stores.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["dumps", "dumps_text", "loads"]
+__all__ = ["dumps", "dumps_text", "loads", "plain"]
 
 _orjson: Any
 try:
@@ -41,3 +42,8 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
     if isinstance(data, memoryview):
         data = bytes(data)
     return json.loads(data)
+
+
+def plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as a dict to encode (copied only when it is some other mapping)."""
+    return value if type(value) is dict else dict(value)

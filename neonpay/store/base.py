@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from neonpay._frozen import build
+
 __all__ = [
     "KINDS",
     "SYNC_KINDS",
@@ -86,10 +88,6 @@ class Record:
         }
 
 
-_new = object.__new__
-_set = object.__setattr__
-
-
 def checked_record(
     kind: str,
     key: str,
@@ -107,10 +105,8 @@ def checked_record(
     ``__init__`` (a frozen dataclass sets each field through ``object.__setattr__``:
     three times slower). For the hot paths that build one per record received or read
     (the wire codec, store rows); the caller has checked every value."""
-    record: Record = _new(Record)
-    _set(
-        record,
-        "__dict__",
+    return build(
+        Record,
         {
             "kind": kind,
             "key": key,
@@ -125,7 +121,6 @@ def checked_record(
             "resolution": resolution,
         },
     )
-    return record
 
 
 @dataclass(frozen=True)
@@ -173,10 +168,8 @@ def checked_outcome(
 ) -> ApplyOutcome:
     """An :class:`ApplyOutcome` without the dataclass ``__init__`` (see
     :func:`checked_record`): one is made per record a sync receives."""
-    made: ApplyOutcome = _new(ApplyOutcome)
-    _set(
-        made,
-        "__dict__",
+    return build(
+        ApplyOutcome,
         {
             "outcome": outcome,
             "incoming": incoming,
@@ -186,7 +179,6 @@ def checked_outcome(
             "reason": reason,
         },
     )
-    return made
 
 
 #: Called inside the store's transaction with an incoming state and ours (or None).

@@ -13,9 +13,10 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import Any
 
 from neonpay import _json
+from neonpay._frozen import copy_with
 from neonpay.errors import ConfigurationError, NotFoundError, ValidationError
 from neonpay.store.base import (
     ApplyOutcome,
@@ -104,17 +105,12 @@ def _record_from_row(row: Sequence[Any]) -> Record:
     )
 
 
-def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
-    """``value`` as a dict to encode (copied only when it is some other mapping)."""
-    return value if type(value) is dict else dict(value)
-
-
 def _record_params(record: Record, seq: int, received_from: str | None) -> tuple[Any, ...]:
     return (
         record.kind,
         record.key,
-        _json.dumps_text(_plain(record.fields)),
-        _json.dumps_text(_plain(record.version)),
+        _json.dumps_text(_json.plain(record.fields)),
+        _json.dumps_text(_json.plain(record.version)),
         record.hlc,
         _stamps_column(record),
         int(record.deleted),
@@ -396,7 +392,7 @@ class SQLStore(abc.ABC):
                 state = outcome.state
                 if outcome.outcome is Outcome.APPLIED and state is not None:
                     seq += 1
-                    state = _copy_with(state, seq=seq)
+                    state = copy_with(state, seq=seq)
                     rows.append(_record_params(state, seq, outcome.received_from))
                     local[(state.kind, state.key)] = state
                     if state.hlc > latest:  # a merge: its stamp counts too
@@ -846,20 +842,6 @@ def _later(current: HLC | None, latest: str, outcomes: Sequence[ApplyOutcome]) -
                     newest = decoded
         return newest
     return seen if current is None or seen > current else current
-
-
-_Frozen = TypeVar("_Frozen", Record, ApplyOutcome)
-
-
-def _copy_with(value: _Frozen, **changes: Any) -> _Frozen:
-    """A new copy of the frozen dataclass ``value`` with ``changes`` (the original, which
-    the caller may share, is untouched). Much cheaper than the dataclass constructor or
-    ``dataclasses.replace``: the fields are all plain values that were checked when
-    ``value`` was built, so no ``__init__`` runs again (one per stage received)."""
-    copy = object.__new__(type(value))
-    copy.__dict__.update(value.__dict__)
-    copy.__dict__.update(changes)
-    return copy
 
 
 def _conflict_from_row(row: Sequence[Any]) -> ConflictRow:

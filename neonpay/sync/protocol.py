@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from neonpay._frozen import build
 from neonpay.store.base import Outcome, Record
 
 __all__ = [
@@ -69,13 +70,10 @@ def item_result(
 ) -> ItemResult:
     """An :class:`ItemResult` from values of the right types, without the frozen
     dataclass ``__init__`` (one is made per record pushed, on both sides)."""
-    item: ItemResult = object.__new__(ItemResult)
-    object.__setattr__(
-        item,
-        "__dict__",
+    return build(
+        ItemResult,
         {"kind": kind, "key": key, "outcome": outcome, "reason": reason, "current": current},
     )
-    return item
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ rules as a local write. A peer can send garbage; it never reaches the store.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -18,6 +17,7 @@ from neonpay.core.settings import check_setting
 from neonpay.core.templates import Template
 from neonpay.errors import ValidationError
 from neonpay.store.base import KINDS, Record
+from neonpay.sync.clock import STAMP_RE
 from neonpay.sync.nodes import is_node_id
 
 if TYPE_CHECKING:
@@ -34,15 +34,10 @@ _MAX_COUNTER = 2**53
 MAX_CLOCK_AHEAD = 86_400.0
 
 
-#: The exact text form of :meth:`HLC.encode`: one regex match checks a stamp completely,
-#: with no decode/encode round trip (the hot path of every received record).
-_STAMP_RE = re.compile(r"[0-9]{15}\.[0-9]{6}\.[A-Za-z0-9_-]{1,64}", re.ASCII)
-
-
 def _stamp(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise ValidationError(field, "must be a clock stamp string")
-    if _STAMP_RE.fullmatch(value) is None:
+    if STAMP_RE.fullmatch(value) is None:
         raise ValidationError(field, "must be a clock stamp WWWWWWWWWWWWWWW.CCCCCC.node")
     return value
 
@@ -261,10 +256,7 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
     key = record.key
     if type(kind) is not str or kind not in _KIND_SET or type(key) is not str:
         return False
-    if kind in _CODE_KINDS:
-        if not _code_ok(key):
-            return False
-    elif not 0 < len(key) <= v.MAX_ID or v.ID_RE.fullmatch(key) is None:
+    if not _key_ok(kind, key):
         return False
     version = record.version
     if type(version) is not dict or not 0 < len(version) <= _MAX_NODES:
@@ -275,7 +267,7 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
     hlc = record.hlc
     if (
         type(hlc) is not str
-        or _STAMP_RE.fullmatch(hlc) is None
+        or STAMP_RE.fullmatch(hlc) is None
         or int(hlc[:15]) > (time.time() + MAX_CLOCK_AHEAD) * 1000
     ):
         return False
@@ -293,7 +285,7 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
     if list(stamps.values()).count(hlc) != len(stamps):  # some field stamps differ
         for stamp in stamps.values():
             if stamp != hlc and (
-                type(stamp) is not str or _STAMP_RE.fullmatch(stamp) is None or stamp > hlc
+                type(stamp) is not str or STAMP_RE.fullmatch(stamp) is None or stamp > hlc
             ):
                 return False
     deleted = record.deleted
@@ -310,8 +302,12 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
     )
 
 
-def _code_ok(key: str) -> bool:
-    """Whether ``key`` is a promo code in its normal (upper-case) form."""
+def _key_ok(kind: str, key: str) -> bool:
+    """Whether ``key`` is a valid key of ``kind``: a promo code in its normal (upper-case)
+    form for codes and their counters, an id (:func:`~neonpay.core.validation.check_id`)
+    for the rest."""
+    if kind not in _CODE_KINDS:
+        return 0 < len(key) <= v.MAX_ID and v.ID_RE.fullmatch(key) is not None
     try:
         return normalize_code(key) == key
     except ValidationError:
@@ -328,10 +324,7 @@ def _wire_rules_ok(record: Any) -> TypeGuard[Record]:
             return False
         kind = record.kind
         key = record.key
-        if kind in _CODE_KINDS:
-            if not _code_ok(key):
-                return False
-        elif not 0 < len(key) <= v.MAX_ID or v.ID_RE.fullmatch(key) is None:
+        if not _key_ok(kind, key):
             return False
         version = record.version
         if len(version) > _MAX_NODES:

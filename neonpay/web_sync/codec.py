@@ -11,12 +11,12 @@ attribute but a record's validated fields.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from neonpay import _json
 from neonpay.store.base import KINDS, Outcome, Record, checked_record
+from neonpay.sync.clock import STAMP_RE
 from neonpay.sync.nodes import is_node_id
 from neonpay.sync.protocol import ChangesPage, ItemResult, PeerInfo, PushResult, item_result
 from neonpay.web_sync.errors import WireError
@@ -41,7 +41,6 @@ __all__ = [
 
 #: The largest version-vector counter accepted (a signed 64-bit integer).
 MAX_COUNTER = 2**63 - 1
-_HLC_RE = re.compile(r"[0-9]{15}\.[0-9]{6}\.[A-Za-z0-9_-]{1,64}", re.ASCII)
 _MAX_FIELD_NAME = 128
 _MAX_REASON = 2000
 _MAX_SOFTWARE = 200
@@ -130,7 +129,7 @@ def _node(value: Any, where: str) -> str:
 
 
 def _stamp(value: Any, where: str, *, latest_ms: int | None) -> str:
-    if not isinstance(value, str) or _HLC_RE.fullmatch(value) is None:
+    if not isinstance(value, str) or STAMP_RE.fullmatch(value) is None:
         raise _schema(where, "must be a clock stamp WWWWWWWWWWWWWWW.CCCCCC.node")
     if latest_ms is not None and int(value[:15]) > latest_ms:  # the wall part, in ms
         raise WireError("clock_ahead", f"{where}: the clock stamp is too far in the future")
@@ -141,7 +140,7 @@ def _stamp_ok(value: Any, latest_ms: int | None) -> bool:
     """Whether ``value`` passes :func:`_stamp` (without naming the problem)."""
     return (
         type(value) is str
-        and _HLC_RE.fullmatch(value) is not None
+        and STAMP_RE.fullmatch(value) is not None
         and (latest_ms is None or int(value[:15]) <= latest_ms)
     )
 
@@ -172,7 +171,7 @@ def record_from_wire(
         WireError: ``bad_schema``, ``unknown_kind``, ``wrong_kind``, ``record_too_large``
             or ``clock_ahead`` (all 422).
     """
-    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
+    latest_ms = _latest_ms(now, limits)
     return _record(value, where, None, limits, kinds, latest_ms)
 
 
@@ -279,6 +278,11 @@ def _record(
     )
 
 
+def _latest_ms(now: float | None, limits: Limits) -> int | None:
+    """The latest clock stamp wall time (ms) accepted at ``now`` (None: no bound)."""
+    return None if now is None else int((now + limits.max_clock_ahead) * 1000)
+
+
 def _at(where: str, index: int | None) -> str:
     return where if index is None else f"{where}[{index}]"
 
@@ -353,7 +357,7 @@ def records_from_wire(
             "batch_too_large",
             f"{len(items)} records in one batch, more than {limits.max_batch}: split it",
         )
-    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
+    latest_ms = _latest_ms(now, limits)
     measure = _may_hold_large_record(source_bytes, limits)
     return [
         _record(item, "records", i, limits, kinds, latest_ms, measure)
@@ -392,8 +396,8 @@ def record_to_wire(record: Record) -> dict[str, Any]:
     return {
         "kind": record.kind,
         "key": record.key,
-        "fields": _plain(fields),
-        "version": _plain(record.version),
+        "fields": _json.plain(fields),
+        "version": _json.plain(record.version),
         "hlc": hlc,
         "field_hlcs": compact,
         "deleted": record.deleted,
@@ -401,11 +405,6 @@ def record_to_wire(record: Record) -> dict[str, Any]:
         "updated_at": record.updated_at,
         "resolution": record.resolution,
     }
-
-
-def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
-    """``value`` as a dict to encode (copied only when it is some other mapping)."""
-    return value if type(value) is dict else dict(value)
 
 
 def push_body(records: Sequence[Record]) -> bytes:
@@ -441,7 +440,7 @@ def page_from_wire(
     _exact_keys(obj, "page", ("node_id", "changes", "next_cursor", "has_more"))
     items = _array(obj["changes"], "changes")
     measure = _may_hold_large_record(source_bytes, limits)
-    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
+    latest_ms = _latest_ms(now, limits)
     records = [
         _record(item, "changes", i, limits, kinds, latest_ms, measure)
         for i, item in enumerate(items)
@@ -486,7 +485,7 @@ def push_result_from_wire(
     if len(items) != len(sent):
         raise _schema("results", f"{len(items)} results for {len(sent)} records sent")
     results: list[ItemResult] = []
-    latest_ms = None if now is None else int((now + limits.max_clock_ahead) * 1000)
+    latest_ms = _latest_ms(now, limits)
     for i, (item, record) in enumerate(zip(items, sent, strict=True)):
         if type(item) is not dict:
             _object(item, f"results[{i}]")
