@@ -7,7 +7,7 @@ that a record changed, so real-time sync can push it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from neonpay import _json
@@ -38,11 +38,19 @@ class Catalog:
 
     def notify(self, record: Record) -> None:
         """Tell every listener about ``record``; a failing listener is logged, not raised."""
-        for listener in list(self._listeners):
-            try:
-                listener(record)
-            except Exception:
-                logger.exception("a change listener failed on %s %r", record.kind, record.key)
+        self.notify_all((record,))
+
+    def notify_all(self, records: Iterable[Record]) -> None:
+        """:meth:`notify` for each of ``records``, in order (no listener: nothing to do)."""
+        listeners = list(self._listeners)
+        if not listeners:
+            return
+        for record in records:
+            for listener in listeners:
+                try:
+                    listener(record)
+                except Exception:
+                    logger.exception("a change listener failed on %s %r", record.kind, record.key)
 
     def write(
         self, kind: str, key: str, change: Mutation, *, max_live: int | None = None

@@ -385,12 +385,13 @@ class SQLStore(abc.ABC):
             # fixed-width text that sorts like the clock, so the latest is found by
             # comparing text and decoded once.
             latest = ""
+            rejected, applied = Outcome.REJECTED, Outcome.APPLIED
             for record in incoming:
                 outcome = decide(record, local.get((record.kind, record.key)))
-                if outcome.outcome is not Outcome.REJECTED and record.hlc > latest:
+                if outcome.outcome is not rejected and record.hlc > latest:
                     latest = record.hlc
                 state = outcome.state
-                if outcome.outcome is Outcome.APPLIED and state is not None:
+                if outcome.outcome is applied and state is not None:
                     seq += 1
                     state = copy_with(state, seq=seq)
                     rows.append(_record_params(state, seq, outcome.received_from))
@@ -398,7 +399,7 @@ class SQLStore(abc.ABC):
                     if state.hlc > latest:  # a merge: its stamp counts too
                         latest = state.hlc
                     outcome = checked_outcome(
-                        Outcome.APPLIED,
+                        applied,
                         outcome.incoming,
                         state,
                         outcome.local,

@@ -30,7 +30,6 @@ def notify_applied(neonpay: NeonPay, states: Iterable[Record], *, sender: str | 
     """Tell ``neonpay``'s change listeners about ``states`` that came from ``sender``."""
     token = _sender.set(sender)
     try:
-        for state in states:
-            neonpay.catalog.notify(state)
+        neonpay.catalog.notify_all(states)
     finally:
         _sender.reset(token)

@@ -138,40 +138,46 @@ class SyncService:
         if len(records) > MAX_BATCH:
             raise ValidationError("records", f"at most {MAX_BATCH} records per batch")
         peer = self._configured(sender, receives=False)
-        results: list[ItemResult | None] = [None] * len(records)
+        check = self._check.check
+        refused: dict[int, ItemResult] = {}
         valid: list[Record] = []
-        positions: list[int] = []
         for index, record in enumerate(records):
             try:
-                checked = self._check.check(record, wire_checked=wire_checked)
+                checked = check(record, wire_checked=wire_checked)
                 if peer is not None and checked.kind not in peer.kinds:
                     raise ValidationError(
                         "kind",
                         f"this node does not sync {checked.kind} records with {peer.name!r}",
                     )
-                valid.append(checked)
             except ValidationError as exc:
-                results[index] = ItemResult(
+                refused[index] = item_result(
                     _text(getattr(record, "kind", "")),
                     _text(getattr(record, "key", "")),
                     Outcome.REJECTED,
-                    reason=str(exc),
+                    str(exc),
                 )
                 continue
-            positions.append(index)
+            valid.append(checked)
         outcomes = self.neonpay.store.apply_batch(valid, make_decide(sender)) if valid else []
         applied: list[Record] = []
-        for index, outcome in zip(positions, outcomes, strict=True):
+        answered: list[ItemResult] = []
+        for outcome in outcomes:
             record = outcome.incoming
-            current = outcome.local if outcome.outcome is Outcome.CONFLICT else None
-            results[index] = item_result(
-                record.kind, record.key, outcome.outcome, outcome.reason, current
+            kind = outcome.outcome
+            answered.append(
+                item_result(
+                    record.kind,
+                    record.key,
+                    kind,
+                    outcome.reason,
+                    outcome.local if kind is Outcome.CONFLICT else None,
+                )
             )
-            if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
+            if kind is Outcome.APPLIED and outcome.state is not None:
                 applied.append(outcome.state)
         if applied:
             notify_applied(self.neonpay, applied, sender=sender)
-        return PushResult(self.node_id, [r for r in results if r is not None])
+        return PushResult(self.node_id, _in_order(answered, refused))
 
     def _configured(self, node_id: str, *, receives: bool) -> BotSyncConfig | None:
         """The config of the peer with ``node_id``, if one is configured here (None for
@@ -230,6 +236,18 @@ class SyncService:
             "peers": peers,
             "pending_conflicts": len(pending_conflicts(store, close_settled=False)),
         }
+
+
+def _in_order(answered: list[ItemResult], refused: dict[int, ItemResult]) -> list[ItemResult]:
+    """The results of a batch in the order of its records: ``refused`` at their
+    positions, ``answered`` (the rest, in order) around them."""
+    if not refused:
+        return answered
+    merged: list[ItemResult] = []
+    rest = iter(answered)
+    for index in range(len(answered) + len(refused)):
+        merged.append(refused[index] if index in refused else next(rest))
+    return merged
 
 
 def _text(value: Any) -> str:

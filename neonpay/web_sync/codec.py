@@ -255,7 +255,7 @@ def _record(
         else:
             field_hlcs = dict(sorted({**dict.fromkeys(fields, hlc), **field_hlcs}.items()))
     else:
-        field_hlcs = dict.fromkeys(sorted(fields), hlc)
+        field_hlcs = dict.fromkeys(fields, hlc)  # in the order of fields (canonical: sorted)
 
     deleted = value["deleted"]
     if type(deleted) is not bool:
