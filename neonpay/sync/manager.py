@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from neonpay._gcpause import collection_paused
 from neonpay.errors import (
     ConfigurationError,
     MissingExtraError,
@@ -499,6 +500,13 @@ class SyncManager:
                 await asyncio.gather(ahead, return_exceptions=True)
 
     async def _apply_pulled(self, run: _Run, records: Sequence[Record]) -> None:
+        with collection_paused():  # the page's objects die together (neonpay._gcpause)
+            conflicts = self._store_pulled(run, records)
+        for remote in conflicts:
+            await self._resolve(run, remote)
+
+    def _store_pulled(self, run: _Run, records: Sequence[Record]) -> list[Record]:
+        """Check and apply a pulled page; the peer's states that conflict with ours."""
         kinds = set(self.config.kinds)
         valid: list[Record] = []
         # the HTTP transport's pages come from the wire codec (see RecordCheck.check)
@@ -513,7 +521,7 @@ class SyncManager:
                     f"refused {_describe_record(record)} from peer {self.peer_name!r}: {exc}"
                 )
         if not valid:
-            return
+            return []
         outcomes = self.neonpay.store.apply_batch(valid, make_decide(run.peer_node))
         applied = [
             o.state for o in outcomes if o.outcome is Outcome.APPLIED and o.state is not None
@@ -521,9 +529,7 @@ class SyncManager:
         run.result.pulled += len(applied)
         if applied:
             notify_applied(self.neonpay, applied, sender=run.peer_node)
-        for outcome in outcomes:
-            if outcome.outcome is Outcome.CONFLICT:
-                await self._resolve(run, outcome.incoming)
+        return [o.incoming for o in outcomes if o.outcome is Outcome.CONFLICT]
 
     # --- push -------------------------------------------------------------------------------------
     async def _push(self, run: _Run) -> None:

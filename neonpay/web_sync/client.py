@@ -31,6 +31,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from neonpay._gcpause import collection_paused
 from neonpay._version import __version__
 from neonpay.errors import (
     ConfigurationError,
@@ -366,7 +367,8 @@ class HttpTransport:
 
     def _decode(self, parse: Callable[[], _T]) -> _T:
         try:
-            return parse()
+            with collection_paused():  # a page's records are made at once (neonpay._gcpause)
+                return parse()
         except WireError as exc:
             raise SyncError(
                 f"{self._peer} answered with something that does not follow the sync "

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from neonpay._gcpause import collection_paused
 from neonpay.errors import ConfigurationError, ReplayedRequest
 from neonpay.store.base import KINDS, Record, Store
 from neonpay.sync.protocol import ChangesPage, PeerInfo, PushResult
@@ -458,14 +459,21 @@ async def _feed(request: web.Request) -> web.Response:
 async def _push(request: web.Request) -> web.Response:
     inbound = await _receive(request, CHANGES, with_body=True)
     _query(request, ())
-    sender = _sender(request, inbound)
-    records = _records(request, inbound, KINDS)
-    _admit(request, inbound)
-    result = await _apply(request, records, sender)
-    return _reply(request, inbound, codec.push_result_to_wire(result))
+    return _take_push(request, inbound, KINDS)
 
 
-async def _apply(request: web.Request, records: list[Record], sender: str) -> PushResult:
+def _take_push(request: web.Request, inbound: _Inbound, kinds: Collection[str]) -> web.Response:
+    """Decode, admit and apply a pushed batch; the answer. The batch's objects all die at
+    the end, so the garbage collector is paused meanwhile (see :mod:`neonpay._gcpause`)."""
+    with collection_paused():
+        sender = _sender(request, inbound)
+        records = _records(request, inbound, kinds)
+        _admit(request, inbound)
+        result = _apply(request, records, sender)
+        return _reply(request, inbound, codec.push_result_to_wire(result))
+
+
+def _apply(request: web.Request, records: list[Record], sender: str) -> PushResult:
     settings = request.app[_SETTINGS]
     service = settings.service
     if not records:
@@ -494,10 +502,6 @@ def _view_pusher(path: str, kind: str) -> Callable[[web.Request], Awaitable[web.
     async def push_view(request: web.Request) -> web.Response:
         inbound = await _receive(request, path, with_body=True)
         _query(request, ())
-        sender = _sender(request, inbound)
-        records = _records(request, inbound, (kind,))
-        _admit(request, inbound)
-        result = await _apply(request, records, sender)
-        return _reply(request, inbound, codec.push_result_to_wire(result))
+        return _take_push(request, inbound, (kind,))
 
     return push_view

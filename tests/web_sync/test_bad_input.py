@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import gzip
 import time
 from collections.abc import Callable
@@ -254,6 +255,7 @@ async def test_refused_and_nothing_changes(
     assert SECRET not in data["error"]["message"]
     assert "webhook-signature" not in headers  # error answers carry no data, unsigned
     assert dump_store(served.node, include_replay_log=not case.authenticated) == before
+    assert gc.isenabled()  # a refused push resumes the collector it paused
 
 
 async def test_price_out_of_range_is_a_rejected_item(
@@ -288,6 +290,7 @@ async def test_price_out_of_range_is_a_rejected_item(
     assert [r["outcome"] for r in data["results"]] == ["rejected", "applied"]
     assert served.node.get_payment_stage("gold") is None
     assert served.node.get_payment_stage("silver") is not None
+    assert gc.isenabled()
 
 
 async def test_a_replay_is_refused_even_after_a_restart(

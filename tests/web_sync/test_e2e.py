@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -100,7 +101,9 @@ class HttpNetwork:
         return manager
 
     async def sync(self, source: str, target: str, **options: Any) -> SyncResult:
-        return await self.manager(source, target, **options).sync_all()
+        result = await self.manager(source, target, **options).sync_all()
+        assert gc.isenabled()  # every page's pause of the collector has ended
+        return result
 
     def multi(self, source: str, *, fast_retries: bool = False) -> MultiBotSyncManager:
         factory = None
