@@ -11,6 +11,7 @@ Every error NEONPAY raises on purpose derives from :class:`NeonPayError`::
     │   ├── PeerUnreachable     connection refused, timed out, DNS failure
     │   ├── PeerRejected        the peer answered with an error (carries status and reason)
     │   └── ConflictError       a conflict cannot be resolved as asked
+    ├── AccessDenied            a peer asked for something outside its grant (HTTP 403)
     ├── SignatureError          a request or response failed verification
     │   ├── InvalidSignature    the MAC does not match
     │   ├── StaleTimestamp      outside the tolerance window
@@ -27,6 +28,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "AccessDenied",
     "ConfigurationError",
     "ConflictError",
     "InvalidSignature",
@@ -97,6 +99,13 @@ class PeerRejected(SyncError):
 
 class ConflictError(SyncError):
     """A conflict cannot be resolved as asked."""
+
+
+class AccessDenied(NeonPayError):
+    """A peer asked for something its grant here rules out (a read, a write, a kind).
+
+    The message names the peer, the grant and the setting that would allow it.
+    """
 
 
 class SignatureError(NeonPayError):

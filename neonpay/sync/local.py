@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from neonpay import _json
-from neonpay.errors import PeerRejected, PeerUnreachable, ValidationError
+from neonpay.errors import AccessDenied, PeerRejected, PeerUnreachable, ValidationError
 from neonpay.store.base import Outcome, Record
 from neonpay.store.sql import record_from_wire
 from neonpay.sync.protocol import (
@@ -63,9 +63,10 @@ class LocalTransport:
         self.stats.bytes_received += len(data)
         return _json.loads(data)
 
-    def _rejected(self, exc: ValidationError) -> PeerRejected:
+    def _rejected(self, exc: ValidationError | AccessDenied) -> PeerRejected:
+        status = 403 if isinstance(exc, AccessDenied) else 400
         return PeerRejected(
-            f"peer {self.name!r} refused the request: {exc}", status=400, reason=str(exc)
+            f"peer {self.name!r} refused the request: {exc}", status=status, reason=str(exc)
         )
 
     async def info(self) -> PeerInfo:
@@ -99,7 +100,7 @@ class LocalTransport:
             page = self.service.changes(
                 request["since"], request["limit"], request["kinds"], requester=request["requester"]
             )
-        except ValidationError as exc:
+        except (ValidationError, AccessDenied) as exc:
             raise self._rejected(exc) from exc
         data = self._answer(
             {
@@ -124,7 +125,7 @@ class LocalTransport:
             result = self.service.apply(
                 [record_from_wire(r) for r in request["changes"]], sender=request["sender"]
             )
-        except ValidationError as exc:
+        except (ValidationError, AccessDenied) as exc:
             raise self._rejected(exc) from exc
         data = self._answer(
             {

@@ -190,7 +190,10 @@ class SyncManager:
             if importlib.util.find_spec("aiohttp") is None:
                 raise MissingExtraError("sync", "syncing over HTTP")
             client = importlib.import_module("neonpay.web_sync.client")
-            self._transport = cast(Transport, client.HttpTransport.from_config(self.config))
+            self._transport = cast(
+                Transport,
+                client.HttpTransport.from_config(self.config, node_id=self.neonpay.node_id),
+            )
         return self._transport
 
     # --- lifecycle ------------------------------------------------------------------------

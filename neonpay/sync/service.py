@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from neonpay._version import __version__
 from neonpay.errors import ConfigurationError, NeonPayError, ValidationError
 from neonpay.store.base import KINDS, Outcome, Record
-from neonpay.sync.config import BotSyncConfig
 from neonpay.sync.decide import make_decide
+from neonpay.sync.grants import Grant, UnknownPeers, grant_by_node
 from neonpay.sync.pending import pending_conflicts
 from neonpay.sync.propagation import notify_applied
 from neonpay.sync.protocol import (
@@ -74,18 +74,23 @@ class SyncService:
         kinds: Sequence[str] | None,
         *,
         requester: str | None,
+        grant: Grant | None = None,
     ) -> ChangesPage:
         """Our records changed after ``since`` (latest states, in sequence order), leaving
         out states received unchanged from ``requester``.
 
-        A requester configured here as a peer gets only the kinds we sync with it.
+        ``grant`` is what the requester may do (default: found from ``requester``, see
+        :func:`~neonpay.sync.grants.grant_by_node`): only the kinds it may read are sent.
 
         Raises:
+            AccessDenied: the grant rules out reading (a peer configured here as PULL).
             ValidationError: ``since`` is negative or beyond our head (a cursor from the
                 future: the requester's cursor belongs to an earlier store), ``limit`` is
-                outside 1..5000, ``kinds`` names an unknown kind, or the requester is a
-                peer configured here as PULL (it never receives from us).
+                outside 1..5000, or ``kinds`` names an unknown kind.
         """
+        if grant is None:
+            grant = grant_by_node(self.neonpay.store, requester)
+        grant.check_read()
         head = self.neonpay.store.last_seq()
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             raise ValidationError("since", "must be a whole number of at least 0")
@@ -96,27 +101,38 @@ class SyncService:
                 f"belongs to another store; start again from 0",
             )
         _check_limit(limit, MAX_PAGE)
-        wanted = _check_kinds(kinds)
-        if requester:
-            peer = self._configured(requester, receives=True)
-            if peer is not None:  # only the kinds we exchange with that peer
-                wanted = [k for k in (KINDS if wanted is None else wanted) if k in peer.kinds]
+        asked = _check_kinds(kinds)
+        wanted: list[str] | None = grant.readable(asked)
+        if asked is None and wanted is not None and len(wanted) == len(KINDS):
+            wanted = None  # every kind: the feed's unfiltered path
         page = self.neonpay.store.feed(
             since, limit, kinds=wanted, exclude_received_from=requester or None
         )
         return ChangesPage(self.node_id, page.records, page.next_cursor, page.has_more)
 
-    def records(self, kind: str, since: int = 0, limit: int = MAX_PAGE) -> ChangesPage:
+    def records(
+        self, kind: str, since: int = 0, limit: int = MAX_PAGE, *, grant: Grant | None = None
+    ) -> ChangesPage:
         """The states of one kind changed after ``since`` (tombstones included): the view
         behind ``GET /sync/payment_stages`` and its siblings.
 
         Raises:
+            AccessDenied: ``grant`` rules out reading this kind.
             ValidationError: an unknown kind, or a bad cursor or limit.
         """
-        return self.changes(since, limit, [kind], requester=None)
+        _check_kinds([kind])
+        if grant is None:
+            grant = Grant.for_unknown(None, UnknownPeers.READ_WRITE)
+        grant.check_read(kind)
+        return self.changes(since, limit, [kind], requester=grant.node, grant=grant)
 
     def apply(
-        self, records: Sequence[Record], *, sender: str, wire_checked: bool = False
+        self,
+        records: Sequence[Record],
+        *,
+        sender: str,
+        wire_checked: bool = False,
+        grant: Grant | None = None,
     ) -> PushResult:
         """Apply a pushed batch from the node ``sender``; one result per record, in order.
 
@@ -127,28 +143,31 @@ class SyncService:
         merged deterministically), ``KNOWN`` (we have it or newer), ``CONFLICT`` (both
         changed it concurrently; ``current`` is our state). Applied states notify the
         change listeners, so they travel on to our own peers. ``wire_checked``: the
-        records were built by the wire codec (see :meth:`RecordCheck.check`).
+        records were built by the wire codec (see :meth:`RecordCheck.check`). ``grant``
+        is what the sender may do (default: found from ``sender``, see
+        :func:`~neonpay.sync.grants.grant_by_node`); records of kinds it may not write
+        are ``REJECTED`` with the setting to change.
 
         Raises:
-            ValidationError: the batch as a whole is malformed (too long, no sender), or
-                the sender is a peer configured here as PUSH (it never writes to us).
+            AccessDenied: the grant rules out writing (a peer configured here as PUSH).
+            ValidationError: the batch as a whole is malformed (too long, no sender).
         """
         if not isinstance(sender, str) or not sender:
             raise ValidationError("sender", "must name the sending node")
+        if grant is None:
+            grant = grant_by_node(self.neonpay.store, sender)
+        grant.check_write()
         if len(records) > MAX_BATCH:
             raise ValidationError("records", f"at most {MAX_BATCH} records per batch")
-        peer = self._configured(sender, receives=False)
+        allowed = grant.kinds
         check = self._check.check
         refused: dict[int, ItemResult] = {}
         valid: list[Record] = []
         for index, record in enumerate(records):
             try:
                 checked = check(record, wire_checked=wire_checked)
-                if peer is not None and checked.kind not in peer.kinds:
-                    raise ValidationError(
-                        "kind",
-                        f"this node does not sync {checked.kind} records with {peer.name!r}",
-                    )
+                if checked.kind not in allowed:
+                    raise ValidationError("kind", grant.kind_refusal(checked.kind, "write"))
             except ValidationError as exc:
                 refused[index] = item_result(
                     _text(getattr(record, "kind", "")),
@@ -179,63 +198,40 @@ class SyncService:
             notify_applied(self.neonpay, applied, sender=sender)
         return PushResult(self.node_id, _in_order(answered, refused))
 
-    def _configured(self, node_id: str, *, receives: bool) -> BotSyncConfig | None:
-        """The config of the peer with ``node_id``, if one is configured here (None for
-        nodes we have not synced with, or whose stored config is unreadable).
-
-        Raises:
-            ValidationError: the peer's direction rules the call out: a PUSH peer never
-                writes to us, a PULL peer never receives from us.
-        """
-        store = self.neonpay.store
-        for name, data in store.list_peers().items():
-            known = (
-                store.get_cursor(name, "pull").peer_node_id
-                or store.get_cursor(name, "push").peer_node_id
-            )
-            if known != node_id:
-                continue
-            try:
-                config = BotSyncConfig.from_dict(data)
-            except ConfigurationError:
-                return None
-            direction = config.direction
-            if receives and not direction.pushes:
-                raise ValidationError(
-                    "requester",
-                    f"this node only pulls from {name!r} (direction pull): it sends it nothing",
-                )
-            if not receives and not direction.pulls:
-                raise ValidationError(
-                    "sender",
-                    f"this node only pushes to {name!r} (direction push): it accepts no "
-                    "changes from it",
-                )
-            return config
-        return None
-
-    def status(self) -> dict[str, Any]:
+    def status(self, *, grant: Grant | None = None) -> dict[str, Any]:
         """A JSON-able summary: identity, head, protocol and package versions, configured
         peers with their cursors and lag, and the number of pending conflicts. It holds no
-        token and no secret."""
+        token and no secret.
+
+        ``grant``: the requester's grant. A configured peer sees only its own entry and
+        its kinds; a node that is not configured sees no peers and no conflict count
+        unless the server lets unknown nodes read and write.
+        """
         from neonpay.sync.stats import peer_status
 
         store = self.neonpay.store
+        if grant is not None:
+            grant.check_access()
+        full = grant is None or grant.policy is UnknownPeers.READ_WRITE
         peers: list[dict[str, Any]] = []
         for name, data in store.list_peers().items():
+            if not full and (grant is None or name != grant.peer):
+                continue
             try:
                 peers.append(peer_status(store, name, data))
             except (ConfigurationError, NeonPayError) as exc:
                 peers.append({"name": name, "error": str(exc)})
-        return {
+        status: dict[str, Any] = {
             "node_id": self.node_id,
             "last_seq": store.last_seq(),
             "protocol": PROTOCOL_VERSION,
             "version": __version__,
-            "kinds": list(KINDS),
+            "kinds": list(KINDS) if grant is None else list(grant.kinds),
             "peers": peers,
-            "pending_conflicts": len(pending_conflicts(store, close_settled=False)),
         }
+        if full:
+            status["pending_conflicts"] = len(pending_conflicts(store, close_settled=False))
+        return status
 
 
 def _in_order(answered: list[ItemResult], refused: dict[int, ItemResult]) -> list[ItemResult]:

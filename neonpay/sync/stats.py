@@ -16,6 +16,7 @@ from typing import Any
 
 from neonpay.store.base import Store
 from neonpay.sync.config import BotSyncConfig
+from neonpay.sync.grants import inbound_record
 
 __all__ = ["peer_lag", "peer_stats", "peer_status"]
 
@@ -73,6 +74,7 @@ def peer_status(store: Store, name: str, data: Mapping[str, Any]) -> dict[str, A
         "auto_sync": config.auto_sync,
         "sync_interval_minutes": config.sync_interval_minutes,
         "peer_node_id": pull.peer_node_id or push.peer_node_id,
+        "signs_as": inbound_record(store, name) or None,
         "cursors": {"pull": pull.seq, "push": push.seq},
         "lag": peer_lag(store, config),
     }

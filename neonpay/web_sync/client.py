@@ -124,6 +124,8 @@ class HttpTransport:
         ssl: an ``ssl.SSLContext``, or False to skip certificate checks (never in
             production).
         name: the peer's name, for messages.
+        node_id: our node id, sent (signed) in ``X-NeonPay-Node`` with every request so
+            the peer applies our grant; a pull or push names it too and updates it.
 
     Raises:
         ConfigurationError: a bad URL or option, or no secret and not ``insecure``.
@@ -150,9 +152,11 @@ class HttpTransport:
         limits: Limits = DEFAULT_LIMITS,
         ssl: _ssl.SSLContext | bool = True,
         name: str | None = None,
+        node_id: str | None = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.name = name
+        self.node_id = node_id
         where = f"the transport to {self._peer}"
         secrets = resolve_secrets(secret, insecure=insecure, who=where)
         self._secret = secrets[0] if secrets else None
@@ -267,12 +271,12 @@ class HttpTransport:
     # --- the Transport protocol -------------------------------------------------------------
     async def info(self) -> PeerInfo:
         """The peer's node id and the head of its change log (``GET /sync/info``)."""
-        answer, _ = await self._call("GET", INFO)
+        answer, _ = await self._call("GET", INFO, node=self.node_id)
         return self._decode(lambda: codec.peer_info_from_wire(answer))
 
     async def status(self) -> dict[str, Any]:
         """The peer's sync status (``GET /sync/status``): a JSON object."""
-        answer, _ = await self._call("GET", STATUS)
+        answer, _ = await self._call("GET", STATUS, node=self.node_id)
         if not isinstance(answer, dict):
             raise SyncError(f"{self._peer} answered /sync/status with something not an object")
         return answer
@@ -296,7 +300,9 @@ class HttpTransport:
             wanted = tuple(dict.fromkeys(kinds))
             if set(wanted) != set(KINDS):  # every kind is what no ``kinds`` asks for
                 query.append(("kinds", ",".join(wanted)))
-        answer, size = await self._call("GET", CHANGES, query=query, node=requester)
+        if requester:
+            self.node_id = requester
+        answer, size = await self._call("GET", CHANGES, query=query, node=self.node_id)
         return self._decode(
             lambda: codec.page_from_wire(
                 answer, limits=self.limits, kinds=wanted, now=time.time(), source_bytes=size
@@ -308,7 +314,9 @@ class HttpTransport:
         kind = VIEWS.get(endpoint)
         if kind is None:
             raise ConfigurationError(f"not a view: {endpoint!r} (use one of {', '.join(VIEWS)})")
-        answer, size = await self._call("GET", endpoint, query=self._page_query(since, limit))
+        answer, size = await self._call(
+            "GET", endpoint, query=self._page_query(since, limit), node=self.node_id
+        )
         return self._decode(
             lambda: codec.page_from_wire(
                 answer, limits=self.limits, kinds=(kind,), now=time.time(), source_bytes=size
@@ -334,6 +342,7 @@ class HttpTransport:
         """Like :meth:`push`, to another POST endpoint (``/sync/changes`` or a view)."""
         node_id = ""
         results = []
+        self.node_id = sender
         for body, batch in self._batches(records):
             answer, _ = await self._call("POST", endpoint, body=body, node=sender)
             result = self._decode(

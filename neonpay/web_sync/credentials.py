@@ -6,9 +6,10 @@ import os
 from collections.abc import Mapping, Sequence
 
 from neonpay.errors import ConfigurationError
+from neonpay.sync.config import BotSyncConfig
 from neonpay.web_sync.signing import check_secret
 
-__all__ = ["SECRET_ENV", "resolve_secrets"]
+__all__ = ["SECRET_ENV", "peer_secrets", "resolve_secrets"]
 
 #: The environment variable holding the sync secret(s), separated by whitespace; the
 #: first signs, all verify (several during a rotation).
@@ -42,3 +43,16 @@ def resolve_secrets(
             "experiment (requests are then neither signed nor checked)"
         )
     return unique
+
+
+def peer_secrets(config: BotSyncConfig) -> tuple[str, ...]:
+    """A configured peer's own secrets, first one first (it signs; all verify); empty
+    when the peer has none of its own.
+
+    Raises:
+        ConfigurationError: its ``webhook_secret_env`` is not set, or a secret is unusable.
+    """
+    value = config.secret()
+    if not value:
+        return ()
+    return tuple(dict.fromkeys(check_secret(s) for s in value.split()))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neonpay.errors import (
+    AccessDenied,
     ConfigurationError,
     InvalidSignature,
     NeonPayError,
@@ -40,6 +41,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "bad_signature": (401, "a signature header is missing or malformed, or no signature matches"),
     "stale_timestamp": (401, "webhook-timestamp is outside the tolerance window"),
     "replayed_request": (401, "this webhook-id was already seen"),
+    "forbidden": (
+        403,
+        "the signer may not do this here: outside its grant (direction or kinds), or it "
+        "claims a node it may not speak for",
+    ),
     "not_found": (404, "no such endpoint"),
     "unknown_peer": (404, "the peer parameter names a peer that is not configured"),
     "method_not_allowed": (405, "the endpoint does not take this method"),
@@ -96,6 +102,8 @@ def problem_for(exc: BaseException) -> Problem:
             if isinstance(exc, cls):
                 return Problem(401, code, str(exc))
         return Problem(401, "bad_signature", str(exc))
+    if isinstance(exc, AccessDenied):
+        return Problem(403, "forbidden", str(exc))
     if isinstance(exc, ValidationError):
         code = "bad_cursor" if exc.field in ("since", "cursor") else "invalid_argument"
         return Problem(400, code, str(exc))

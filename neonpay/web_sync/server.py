@@ -19,11 +19,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 
 from neonpay._gcpause import collection_paused
-from neonpay.errors import ConfigurationError, ReplayedRequest
+from neonpay.errors import AccessDenied, ConfigurationError, ReplayedRequest
 from neonpay.store.base import KINDS, Record, Store
+from neonpay.sync.grants import (
+    Grant,
+    UnknownPeers,
+    configured_peers,
+    note_inbound_node,
+    parse_unknown_peers,
+)
 from neonpay.sync.protocol import ChangesPage, PeerInfo, PushResult
 from neonpay.sync.service import SyncService
 from neonpay.web_sync import codec
+from neonpay.web_sync.access import identify
 from neonpay.web_sync.compression import (
     GZIP,
     accepts_gzip,
@@ -42,6 +50,7 @@ from neonpay.web_sync.signing import (
     NODE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    Verified,
     new_message_id,
     request_payload,
     response_payload,
@@ -91,6 +100,8 @@ class _Settings:
     service: SyncBackend
     store: Store
     secrets: tuple[str, ...]
+    insecure: bool
+    unknown_peers: UnknownPeers
     tolerance: float
     limits: Limits
     clock: Callable[[], float]
@@ -101,12 +112,15 @@ _SETTINGS = web.AppKey("neonpay_sync_settings", _Settings)
 
 @dataclass(frozen=True)
 class _Inbound:
-    """A request that passed the size limits and the signature check."""
+    """A request that passed the size limits and the signature check, bound to one
+    requester (its grant) and the secret that signs the answer."""
 
     msg_id: str
     node: str | None
     body: bytes
-    secret_index: int | None
+    grant: Grant
+    secret: str | None
+    bound: bool
 
 
 def create_sync_app(
@@ -115,6 +129,7 @@ def create_sync_app(
     *,
     secrets: Sequence[str] | None = None,
     insecure: bool = False,
+    unknown_peers: UnknownPeers | str = UnknownPeers.READ_WRITE,
     tolerance: float = DEFAULT_TOLERANCE,
     limits: Limits | None = None,
     max_body: int | None = None,
@@ -129,10 +144,15 @@ def create_sync_app(
         neonpay: the node to serve.
         webhook_secret: the shared secret (default: ``$NEONPAY_SYNC_SECRET``, which may
             hold several secrets separated by spaces).
-        secrets: more secrets accepted at once (key rotation, or one per peer). Each
-            answer is signed with the secret that verified its request.
+        secrets: more server-wide secrets accepted at once (key rotation). Each answer
+            is signed with the secret that verified its request.
         insecure: serve without any secret: nothing is signed or checked. Only for
             local experiments.
+        unknown_peers: what a node that is not configured here as a peer may do when
+            it signs with a server-wide secret: ``"read-write"`` (the default),
+            ``"read"`` or ``"refuse"``. Configured peers get their own grant (see
+            :mod:`neonpay.sync.grants`); a peer configured with a secret of its own
+            must sign with it.
         tolerance: seconds a signed timestamp may be away from this clock.
         limits: the request limits; ``max_body``, ``max_inflated`` and ``max_batch``
             override single ones.
@@ -141,15 +161,23 @@ def create_sync_app(
 
     Raises:
         ConfigurationError: no secret (and not ``insecure``), an unusable secret, a bad
-            tolerance or limit.
+            tolerance, limit or policy.
     """
-    keys = resolve_secrets(webhook_secret, secrets, insecure=insecure)
+    policy = parse_unknown_peers(unknown_peers)
+    own = _peers_with_own_secrets(neonpay.store)
+    keys = resolve_secrets(webhook_secret, secrets, insecure=insecure or bool(own))
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance <= 0:
         raise ConfigurationError(f"tolerance must be a positive number of seconds: {tolerance!r}")
-    if not keys:
+    if not keys and insecure:
         logger.warning(
             "the sync server runs WITHOUT a secret (insecure=True): anyone who can reach it "
             "can read and write this node's catalog"
+        )
+    elif not keys:
+        logger.info(
+            "the sync server has no server-wide secret: only the peers %s, each with its "
+            "own secret, can sync",
+            ", ".join(repr(name) for name in own),
         )
     limits = limits or DEFAULT_LIMITS
     overrides = {
@@ -176,6 +204,8 @@ def create_sync_app(
         service=service,
         store=neonpay.store,
         secrets=keys,
+        insecure=insecure and not keys,
+        unknown_peers=policy,
         tolerance=float(tolerance),
         limits=limits,
         clock=clock,
@@ -264,32 +294,47 @@ async def _receive(request: web.Request, endpoint: str, *, with_body: bool) -> _
         raw = await _read_body(request, limits.max_body)
     node = request.headers.get(NODE_HEADER)
     msg_id = request.headers.get(ID_HEADER, "")
-    secret_index: int | None = None
-    if settings.secrets:
-        query = request.rel_url.raw_query_string
-        target = endpoint + (f"?{query}" if query else "")
-        verified = verify(
-            settings.secrets,
-            msg_id,
-            request.headers.get(TIMESTAMP_HEADER),
-            request.headers.get(SIGNATURE_HEADER),
-            request_payload(request.method, target, node or "", raw),
-            now=settings.clock(),
-            tolerance=settings.tolerance,
-        )
-        secret_index = verified.secret_index
-        if secret_index > 0:  # during a rotation: shows who still signs with an older secret
-            logger.info(
-                "accepted %s %s from node %s signed with secret #%d (not the first)",
-                request.method,
-                endpoint,
-                (node or "-")[:64],
-                secret_index + 1,
-            )
     if node is not None and not codec.is_node_id(node):
         raise WireError("bad_node", f"{NODE_HEADER} must be a node id (1-64 of A-Z a-z 0-9 - _)")
+    verifier = None
+    if not settings.insecure:
+        query = request.rel_url.raw_query_string
+        target = endpoint + (f"?{query}" if query else "")
+        payload = request_payload(request.method, target, node or "", raw)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        signature = request.headers.get(SIGNATURE_HEADER)
+
+        def verifier(secrets: Sequence[str]) -> Verified:
+            return verify(
+                secrets,
+                msg_id,
+                timestamp,
+                signature,
+                payload,
+                now=settings.clock(),
+                tolerance=settings.tolerance,
+            )
+
+    who = identify(
+        settings.store,
+        node,
+        settings.secrets,
+        verifier,
+        settings.unknown_peers,
+    )
+    if who.secret is not None and settings.secrets[1:] and who.secret in settings.secrets[1:]:
+        # during a rotation: shows who still signs with an older secret
+        logger.info(
+            "accepted %s %s from node %s signed with an older server secret (#%d)",
+            request.method,
+            endpoint,
+            (node or "-")[:64],
+            settings.secrets.index(who.secret) + 1,
+        )
     body = inflate(raw, encoding, limits.max_inflated) if with_body else b""
-    return _Inbound(msg_id=msg_id, node=node, body=body, secret_index=secret_index)
+    return _Inbound(
+        msg_id=msg_id, node=node, body=body, grant=who.grant, secret=who.secret, bound=who.bound
+    )
 
 
 async def _read_body(request: web.Request, max_body: int) -> bytes:
@@ -313,11 +358,14 @@ def _admit(request: web.Request, inbound: _Inbound) -> None:
     an id must be remembered for twice the tolerance.
     """
     settings = request.app[_SETTINGS]
-    if not settings.secrets:
+    if settings.insecure:
         return
     now = settings.clock()
     if not settings.store.remember_request_id(inbound.msg_id, now, 2 * settings.tolerance):
         raise ReplayedRequest(f"{ID_HEADER} {inbound.msg_id!r} was already used: replay refused")
+    grant = inbound.grant
+    if inbound.bound and grant.peer is not None and inbound.node:
+        note_inbound_node(settings.store, grant.peer, inbound.node, now=now)
 
 
 def _query(request: web.Request, allowed: Collection[str]) -> dict[str, str]:
@@ -396,10 +444,10 @@ def _reply(request: web.Request, inbound: _Inbound, payload: Any) -> web.Respons
     ):
         body = gzip_compress(body)
         headers["Content-Encoding"] = GZIP
-    if inbound.secret_index is not None:
+    if inbound.secret is not None:
         headers.update(
             signed_headers(
-                settings.secrets[inbound.secret_index],
+                inbound.secret,
                 new_message_id(),
                 int(settings.clock()),
                 response_payload(200, inbound.msg_id, body),
@@ -432,10 +480,13 @@ async def _status(request: web.Request) -> web.Response:
     inbound = await _receive(request, STATUS, with_body=False)
     peer = _query(request, ("peer",)).get("peer")
     settings = request.app[_SETTINGS]
+    grant = inbound.grant
+    if peer is not None and grant.peer is not None and peer != grant.peer:
+        raise AccessDenied(f"{grant.who} may see only its own status here, not {peer[:100]!r}")
     if peer is not None and settings.store.get_peer(peer) is None:
         raise WireError("unknown_peer", f"no peer named {peer[:100]!r} is configured here")
     _admit(request, inbound)
-    status = settings.service.status()
+    status = _status_for(settings.service, grant)
     if peer is not None:
         status = {
             **status,
@@ -451,8 +502,9 @@ async def _feed(request: web.Request) -> web.Response:
     since = _whole(params, "since", 0, 0, codec.MAX_COUNTER)
     limit = _whole(params, "limit", min(_DEFAULT_PAGE, limits.max_page), 1, limits.max_page)
     kinds = _kinds(params)
+    inbound.grant.check_read()
     _admit(request, inbound)
-    page = request.app[_SETTINGS].service.changes(since, limit, kinds, requester=inbound.node)
+    page = _changes(request.app[_SETTINGS].service, since, limit, kinds, inbound)
     return _reply(request, inbound, codec.page_to_wire(page))
 
 
@@ -467,21 +519,52 @@ def _take_push(request: web.Request, inbound: _Inbound, kinds: Collection[str]) 
     the end, so the garbage collector is paused meanwhile (see :mod:`neonpay._gcpause`)."""
     with collection_paused():
         sender = _sender(request, inbound)
+        if len(kinds) == 1:
+            inbound.grant.check_write(next(iter(kinds)))
+        else:
+            inbound.grant.check_write()
         records = _records(request, inbound, kinds)
         _admit(request, inbound)
-        result = _apply(request, records, sender)
+        result = _apply(request, records, sender, inbound.grant)
         return _reply(request, inbound, codec.push_result_to_wire(result))
 
 
-def _apply(request: web.Request, records: list[Record], sender: str) -> PushResult:
+def _apply(request: web.Request, records: list[Record], sender: str, grant: Grant) -> PushResult:
     settings = request.app[_SETTINGS]
     service = settings.service
     if not records:
         return PushResult(node_id=service.node_id, results=[])
     if isinstance(service, SyncService):
         # the records come from codec.records_from_wire: their formats are checked
-        return service.apply(records, sender=sender, wire_checked=True)
+        return service.apply(records, sender=sender, wire_checked=True, grant=grant)
     return service.apply(records, sender=sender)
+
+
+def _changes(
+    service: SyncBackend,
+    since: int,
+    limit: int,
+    kinds: Sequence[str] | None,
+    inbound: _Inbound,
+) -> ChangesPage:
+    if isinstance(service, SyncService):
+        return service.changes(since, limit, kinds, requester=inbound.node, grant=inbound.grant)
+    return service.changes(since, limit, inbound.grant.readable(kinds), requester=inbound.node)
+
+
+def _status_for(service: SyncBackend, grant: Grant) -> dict[str, Any]:
+    if isinstance(service, SyncService):
+        return service.status(grant=grant)
+    return service.status()
+
+
+def _peers_with_own_secrets(store: Store) -> list[str]:
+    """The peers configured in ``store`` that sign with a secret of their own."""
+    return [
+        name
+        for name, config in configured_peers(store).items()
+        if config.webhook_secret or config.webhook_secret_env
+    ]
 
 
 def _view_getter(path: str, kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -491,8 +574,13 @@ def _view_getter(path: str, kind: str) -> Callable[[web.Request], Awaitable[web.
         params = _query(request, _VIEW_PARAMS)
         since = _whole(params, "since", 0, 0, codec.MAX_COUNTER)
         limit = _whole(params, "limit", min(_DEFAULT_PAGE, limits.max_page), 1, limits.max_page)
+        inbound.grant.check_read(kind)
         _admit(request, inbound)
-        page = request.app[_SETTINGS].service.records(kind, since, limit)
+        service = request.app[_SETTINGS].service
+        if isinstance(service, SyncService):
+            page = service.records(kind, since, limit, grant=inbound.grant)
+        else:
+            page = service.records(kind, since, limit)
         return _reply(request, inbound, codec.page_to_wire(page))
 
     return get_view

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from neonpay import ValidationError
+from neonpay.errors import AccessDenied
 from neonpay.store.base import Cursor, Outcome, Record
 from neonpay.sync import BotSyncConfig, SyncDirection
 from neonpay.sync.multi import MultiBotSyncManager
@@ -281,11 +282,11 @@ async def test_a_configured_direction_is_enforced_on_the_serving_side(net: Netwo
     a.store.set_cursor("Pulled", "pull", Cursor(0, "C"))
     service = SyncService(a)
     before = snapshot(a)
-    with pytest.raises(ValidationError, match="only pushes to 'Pushed'"):
+    with pytest.raises(AccessDenied, match="'Pushed' is configured here as PUSH"):
         service.apply([rec({"B": 1}, node="B", key="intruder")], sender="B")
     assert snapshot(a) == before
     assert [r.key for r in service.changes(0, 10, None, requester="B").records] == ["s1"]
-    with pytest.raises(ValidationError, match="only pulls from 'Pulled'"):
+    with pytest.raises(AccessDenied, match="'Pulled' is configured here as PULL"):
         service.changes(0, 10, None, requester="C")
     accepted = service.apply([rec({"C": 1}, node="C", key="welcome")], sender="C")
     assert [i.outcome for i in accepted.results] == [Outcome.APPLIED]
