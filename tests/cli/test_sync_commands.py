@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+
+from neonpay.web_sync.signing import NODE_HEADER, new_message_id, request_payload
+from neonpay.web_sync.signing import signed_headers as sign_headers
 
 from .helpers import CLI, Run, free_port, neonpay_command
 
@@ -332,3 +336,50 @@ def test_serve_announces_itself_once_and_a_taken_port_is_one_line(cli: CLI, serv
     assert code == 0, stderr
     assert stdout.count(f"serving {server.storage} at {server.url}") == 1
     assert "listening on" not in stdout + stderr  # the library's own INFO line is dropped
+
+
+def test_serve_applies_and_prints_its_unknown_peers_policy(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """``--unknown-peers refuse``: a node not configured here, signing with the server
+    secret, gets 403; the policy is printed when the server starts."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [
+            *serve_command(port),
+            "--storage",
+            f"sqlite:///{tmp_path / 'peer.db'}",
+            "--unknown-peers",
+            "refuse",
+            "--no-auto-sync",
+        ],
+        cwd=tmp_path,
+        env={**cli_env, "PEER_SECRET": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    async def ask() -> int:
+        await wait_for_health(base)
+        target = "/sync/changes?since=0"
+        headers = sign_headers(
+            SECRET, new_message_id(), int(time.time()), request_payload("GET", target, "x1", b"")
+        )
+        headers[NODE_HEADER] = "x1"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(base + target, headers=headers) as reply,
+        ):
+            return reply.status
+
+    try:
+        assert asyncio.run(ask()) == 403
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=20)
+    assert "unknown peers (nodes not configured here, signing with the server secret) are " in (
+        stdout
+    )
+    assert "(--unknown-peers refuse)" in stdout

@@ -25,8 +25,6 @@ from neonpay.web_sync.endpoints import CHANGES, STATUS, VIEWS
 from .conftest import MakeNode
 from .helpers import SECRET, dump_store, send, signed
 
-pytestmark = pytest.mark.asyncio
-
 K_PUSH = "whsec_" + "cHVzaC1wZWVyLXNlY3JldC0wMTIzNDU2Nzg5"  # base64 of a test key
 K_PULL = "pull-peer-secret-0123456789"
 K_NOPROMO = "nopromo-peer-secret-0123456789"

@@ -50,6 +50,13 @@ def register(subparsers: Subparsers) -> None:
         "can reach the port can read and write the catalog)",
     )
     parser.add_argument(
+        "--unknown-peers",
+        choices=("read-write", "read", "refuse"),
+        default="read-write",
+        help="what a node that is not a configured bot may do when it signs with the "
+        "server-wide secret (default read-write; configured bots get their own grant)",
+    )
+    parser.add_argument(
         "--no-auto-sync",
         action="store_true",
         help="only serve; do not sync with the configured bots",
@@ -83,6 +90,22 @@ class _AnnouncedByTheCommand(logging.Filter):
         )
 
 
+_POLICY_WORDS = {
+    "read-write": "may read and write every kind",
+    "read": "may only read",
+    "refuse": "are refused",
+}
+
+
+def _policy_line(policy: str) -> str:
+    """What ``neonpay serve`` says of its unknown-peers policy when it starts."""
+    return (
+        f"unknown peers (nodes not configured here, signing with the server secret) "
+        f"{_POLICY_WORDS[policy]} (--unknown-peers {policy}); configured bots get their "
+        "own grant"
+    )
+
+
 def serve(ctx: Context) -> int:
     from neonpay.sync.multi import MultiBotSyncManager
     from neonpay.web_sync import SyncServer
@@ -97,7 +120,13 @@ def serve(ctx: Context) -> int:
     secret, more = _secrets(args.secret_env)
     neonpay = ctx.open_neonpay()
     server = SyncServer(
-        neonpay, args.host, args.port, secret, secrets=more or None, insecure=args.insecure
+        neonpay,
+        args.host,
+        args.port,
+        secret,
+        secrets=more or None,
+        insecure=args.insecure,
+        unknown_peers=args.unknown_peers,
     )
 
     async def run() -> None:
@@ -105,8 +134,15 @@ def serve(ctx: Context) -> int:
             await server.start()
             try:
                 if out.json_mode:
-                    out.json({"node_id": neonpay.node_id, "url": server.url})
+                    out.json(
+                        {
+                            "node_id": neonpay.node_id,
+                            "url": server.url,
+                            "unknown_peers": args.unknown_peers,
+                        }
+                    )
                 out.line(f"node {neonpay.node_id} serving {neonpay.store.url} at {server.url}")
+                out.line(_policy_line(args.unknown_peers))
                 auto = [c.name for c in manager.list_bots() if c.auto_sync]
                 if auto and not args.no_auto_sync:
                     await manager.start_auto_sync_all()
