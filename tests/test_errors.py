@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from neonpay import errors
 from neonpay.errors import (
+    AccessDenied,
     ConfigurationError,
     ConflictError,
     InvalidSignature,
@@ -45,6 +46,7 @@ def test_the_tree() -> None:
         PeerUnreachable: SyncError,
         PeerRejected: SyncError,
         ConflictError: SyncError,
+        AccessDenied: NeonPayError,
         SignatureError: NeonPayError,
         InvalidSignature: SignatureError,
         StaleTimestamp: SignatureError,

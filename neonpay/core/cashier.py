@@ -49,7 +49,14 @@ if TYPE_CHECKING:
     from neonpay.core.stages import StageCatalog
     from neonpay.store.base import Store
 
-__all__ = ["AnswerPreCheckout", "Cashier", "PaymentCallback", "Reply"]
+__all__ = [
+    "BUSY_MESSAGE",
+    "PRE_CHECKOUT_BUDGET",
+    "AnswerPreCheckout",
+    "Cashier",
+    "PaymentCallback",
+    "Reply",
+]
 
 logger = logging.getLogger("neonpay.payments")
 
@@ -61,6 +68,11 @@ AnswerPreCheckout = Callable[[bool, "str | None"], Awaitable[Any]]
 Reply = Callable[[str], Awaitable[Any]]
 
 _RECORD_DELAYS = (0.05, 0.25, 1.0)  # retries of a failed payment write
+#: Seconds a pre-checkout review may take before the query is refused with
+#: :data:`BUSY_MESSAGE` (Telegram waits 10 s for the answer; the rest is for sending it).
+PRE_CHECKOUT_BUDGET = 8.0
+#: What the buyer is told when the store could not answer within the budget.
+BUSY_MESSAGE = "The shop is busy right now. Please try again in a moment."
 
 
 class Cashier:
@@ -72,6 +84,12 @@ class Cashier:
         thank_you: returns the message sent after a payment (empty: none).
         invoice_max_age: seconds an invoice sent to a user may be paid.
         link_max_age: seconds an invoice link may be paid (None: no limit).
+        pre_checkout_budget: seconds a pre-checkout review may take (default
+            :data:`PRE_CHECKOUT_BUDGET`); a store that cannot answer in time gets the
+            query refused with a message asking to try again, never left unanswered.
+
+    Every store call of the async methods runs in a worker thread, so a store waiting
+    on a lock or the disk never stalls the event loop (other updates go on meanwhile).
     """
 
     def __init__(
@@ -84,9 +102,20 @@ class Cashier:
         invoice_max_age: float = DEFAULT_INVOICE_MAX_AGE,
         link_max_age: float | None = DEFAULT_LINK_MAX_AGE,
         clock: Callable[[], float] = time.time,
+        pre_checkout_budget: float = PRE_CHECKOUT_BUDGET,
     ) -> None:
         if invoice_max_age <= 0 or (link_max_age is not None and link_max_age <= 0):
             raise ConfigurationError("invoice_max_age and link_max_age must be positive")
+        if (
+            isinstance(pre_checkout_budget, bool)
+            or not isinstance(pre_checkout_budget, (int, float))
+            or not 0 < pre_checkout_budget < 10
+        ):
+            raise ConfigurationError(
+                "pre_checkout_budget must be a number of seconds above 0 and below 10 "
+                "(Telegram's deadline)"
+            )
+        self.pre_checkout_budget = float(pre_checkout_budget)
         self.gateway: PaymentGateway | None = None
         self._store = store
         self._stages = stages
@@ -184,12 +213,21 @@ class Cashier:
         if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
             raise ValidationError("user_id", "must be a positive whole number")
         gateway = self._require_gateway()
-        quote = make_quote(
-            self._stages, self._promotions, stage_id, promo_code=promo_code, user_id=user_id
-        )
-        _, payload = self.signer().issue(
-            InvoiceKind.CHAT, stage_id, quote.price, promo_code=quote.promo_code, user_id=user_id
-        )
+
+        def prepare() -> tuple[Quote, str]:
+            quote = make_quote(
+                self._stages, self._promotions, stage_id, promo_code=promo_code, user_id=user_id
+            )
+            _, payload = self.signer().issue(
+                InvoiceKind.CHAT,
+                stage_id,
+                quote.price,
+                promo_code=quote.promo_code,
+                user_id=user_id,
+            )
+            return quote, payload
+
+        quote, payload = await asyncio.to_thread(prepare)
         message = await gateway.send_invoice(
             user_id if chat_id is None else chat_id, self._invoice(quote, payload)
         )
@@ -249,9 +287,16 @@ class Cashier:
                 "subscription_period", f"must be {SUBSCRIPTION_PERIOD} (30 days) when given"
             )
         gateway = self._require_gateway()
-        quote = make_quote(self._stages, self._promotions, stage_id, promo_code=promo_code)
         kind = InvoiceKind.LINK if subscription_period is None else InvoiceKind.SUBSCRIPTION
-        _, payload = self.signer().issue(kind, stage_id, quote.price, promo_code=quote.promo_code)
+
+        def prepare() -> tuple[Quote, str]:
+            quote = make_quote(self._stages, self._promotions, stage_id, promo_code=promo_code)
+            _, payload = self.signer().issue(
+                kind, stage_id, quote.price, promo_code=quote.promo_code
+            )
+            return quote, payload
+
+        quote, payload = await asyncio.to_thread(prepare)
         return await gateway.create_invoice_link(
             self._invoice(quote, payload, subscription_period=subscription_period)
         )
@@ -268,7 +313,7 @@ class Cashier:
             ConfigurationError: no bot is attached.
             BotAPIError: Telegram refused the refund for another reason.
         """
-        payment = self.history.get(charge_id)
+        payment = await asyncio.to_thread(self.history.get, charge_id)
         if payment is None:
             raise NotFoundError(f"no recorded payment with charge id {charge_id!r}")
         if payment.refunded:
@@ -280,10 +325,10 @@ class Cashier:
             if not exc.has_reason("CHARGE_ALREADY_REFUNDED"):
                 raise
             logger.info("payment %s was already refunded on Telegram's side", charge_id)
-        marked = self.checkout.record_refund(charge_id)
+        marked = await asyncio.to_thread(self.checkout.record_refund, charge_id)
         if marked is not None:
             await self._notify(self._refund_callbacks, _refund_result(marked))
-        refreshed = self.history.get(charge_id)
+        refreshed = await asyncio.to_thread(self.history.get, charge_id)
         return refreshed if refreshed is not None else payment
 
     # --- updates from the adapters -----------------------------------------------------
@@ -294,11 +339,14 @@ class Cashier:
 
         ``read`` converts the framework's query (inside the guard, so a conversion error
         is answered too); any failure while deciding is answered ``ok=false`` with
-        "Internal error, please try again.". Returns the answer given.
+        "Internal error, please try again.". The review runs in a worker thread; when it
+        takes longer than ``pre_checkout_budget`` the query is refused with
+        :data:`BUSY_MESSAGE` (nothing is recorded for a refused query). Returns the answer
+        given.
         """
         try:
             query = read()
-            decision = self.checkout.review(query)
+            decision = await self._review_in_time(query)
         except Exception as exc:  # the query must be answered whatever happened
             logger.error("pre-checkout failed, refusing: %s", mask_secrets(repr(exc)))
             decision = CheckoutAnswer.refuse(
@@ -356,7 +404,7 @@ class Cashier:
             StorageError: the store failed.
         """
         refunded = read()
-        marked = self.checkout.record_refund(refunded.charge_id)
+        marked = await asyncio.to_thread(self.checkout.record_refund, refunded.charge_id)
         if marked is None:
             logger.info("refund of %s: unknown or already recorded", refunded.charge_id)
             return None
@@ -367,7 +415,7 @@ class Cashier:
     async def _record(self, payment: SuccessfulPayment) -> PaymentResult | None:
         for delay in (*_RECORD_DELAYS, None):
             try:
-                return self.checkout.record(payment)
+                return await asyncio.to_thread(self.checkout.record, payment)
             except StorageError:
                 if delay is None:
                     logger.error(
@@ -382,6 +430,23 @@ class Cashier:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _review_in_time(self, query: PreCheckoutQuery) -> CheckoutAnswer:
+        """``checkout.review(query)`` in a worker thread, within the budget."""
+        review = asyncio.get_running_loop().run_in_executor(None, self.checkout.review, query)
+        # asyncio.wait (not wait_for): the review is not cancelled, it runs to its end in
+        # its thread and what it returns late is dropped; a late failure is only logged.
+        done, _ = await asyncio.wait({review}, timeout=self.pre_checkout_budget)
+        if not done:
+            review.add_done_callback(_drop_late_review)
+            logger.warning(
+                "pre-checkout %s: the store did not answer within %.1f s; refused with a "
+                "request to try again",
+                query.id,
+                self.pre_checkout_budget,
+            )
+            return CheckoutAnswer.refuse(BUSY_MESSAGE, "the store did not answer in time")
+        return review.result()
+
     async def _notify(self, callbacks: list[PaymentCallback], result: PaymentResult) -> None:
         for callback in list(callbacks):
             try:
@@ -390,6 +455,11 @@ class Cashier:
                     await outcome
             except Exception:
                 logger.exception("payment callback %s failed", _name(callback))
+
+
+def _drop_late_review(review: asyncio.Future[CheckoutAnswer]) -> None:
+    if not review.cancelled() and review.exception() is not None:
+        logger.warning("a late pre-checkout review failed: %s", review.exception())
 
 
 def _add(callbacks: list[PaymentCallback], callback: PaymentCallback) -> PaymentCallback:

@@ -1,12 +1,15 @@
 """The SQLite store: the embedded default, one file in WAL mode.
 
-One connection per store object, guarded by a lock, so the store can be used from the
-event loop and from worker threads. Writers take SQLite's write lock at ``BEGIN
-IMMEDIATE``; other processes that open the same file wait up to ``busy_timeout``.
+Writes go through one connection per store object, guarded by a lock, and take SQLite's
+write lock at ``BEGIN IMMEDIATE``; other processes that open the same file wait up to
+``busy_timeout``. Reads use a connection of their own per thread: in WAL mode a reader
+sees the last committed state and never waits for a writer, so a read (a pre-checkout
+review, a feed page) is not held up by a write that waits for another process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -55,6 +58,10 @@ class SQLiteStore(SQLStore):
         self.path = Path(path)
         super().__init__(f"sqlite:///{self.path}", node_id)
         self._lock = threading.RLock()
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._shared_reads = str(path) == ":memory:"  # one private database: one connection
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,11 +99,42 @@ class SQLiteStore(SQLStore):
                     raise
             time.sleep(0.005)
 
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's read connection (None: read on the writer's connection, as
+        inside a write transaction of this thread, or for an in-memory database)."""
+        if self._shared_reads or getattr(self._local, "writing", False):
+            return None
+        conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    str(self.path),
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=self._busy_timeout,
+                )
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+                conn.execute("PRAGMA query_only = ON")
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot open {self.url} for reading: {exc}") from exc
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    raise StorageError(f"the store {self.url} is closed")
+                self._readers.append(conn)
+            self._local.reader = conn
+        return conn
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Session]:
         if self._closed:
             raise StorageError(f"the store {self.url} is closed")
-        with self._lock:
+        reader = None if write else self._reader()
+        if reader is not None:
+            with self._read(reader) as session:
+                yield session
+            return
+        with self._lock, self._writing():
             try:
                 self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.Error as exc:
@@ -115,11 +153,42 @@ class SQLiteStore(SQLStore):
                     self._conn.execute("ROLLBACK")
                     raise StorageError(f"cannot commit to {self.url}: {exc}") from exc
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Mark this thread as inside a transaction on the writer's connection (its
+        reads then use that connection and see its own writes)."""
+        outer = getattr(self._local, "writing", False)
+        self._local.writing = True
+        try:
+            yield
+        finally:
+            self._local.writing = outer
+
+    @contextmanager
+    def _read(self, conn: sqlite3.Connection) -> Iterator[Session]:
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot start a transaction on {self.url}: {exc}") from exc
+        try:
+            yield _SQLiteSession(conn)
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"SQLite error on {self.url}: {exc}") from exc
+            raise
+        else:
+            conn.execute("COMMIT")
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            for reader in self._readers:
+                with contextlib.suppress(sqlite3.Error):  # closing rarely fails
+                    reader.close()
+            self._readers.clear()
             try:
                 self._conn.close()
             except sqlite3.Error as exc:  # pragma: no cover - closing rarely fails

@@ -239,15 +239,18 @@ def note_inbound_node(store: Store, name: str, node: str, *, now: float) -> None
 
 def known_nodes(store: Store, names: Iterable[str]) -> dict[str, set[str]]:
     """Every node id known for each configured peer: from our cursors (learned when we
-    synced with it) and from the requests it signed."""
+    synced with it) and from the requests it signed (the current and the previous one),
+    so that no other peer can take them over."""
     found: dict[str, set[str]] = {}
     for name in names:
+        signed_as = inbound_record(store, name)
         nodes = {
             store.get_cursor(name, "pull").peer_node_id,
             store.get_cursor(name, "push").peer_node_id,
-            inbound_node(store, name),
+            signed_as.get("node_id"),
+            signed_as.get("previous_node_id"),
         }
-        found[name] = {n for n in nodes if n}
+        found[name] = {n for n in nodes if isinstance(n, str) and n}
     return found
 
 

@@ -10,6 +10,7 @@ against the same rules as a local write.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -212,13 +213,15 @@ def create_sync_app(
     )
     app.router.add_get(HEALTH, _health, allow_head=False)
     app.router.add_get(OPENAPI, _openapi, allow_head=False)
-    app.router.add_get(INFO, _info, allow_head=False)
-    app.router.add_get(STATUS, _status, allow_head=False)
-    app.router.add_get(CHANGES, _feed, allow_head=False)
-    app.router.add_post(CHANGES, _push)
+    app.router.add_get(INFO, _endpoint(INFO, _info, with_body=False), allow_head=False)
+    app.router.add_get(STATUS, _endpoint(STATUS, _status, with_body=False), allow_head=False)
+    app.router.add_get(CHANGES, _endpoint(CHANGES, _feed, with_body=False), allow_head=False)
+    app.router.add_post(CHANGES, _endpoint(CHANGES, _push, with_body=True))
     for path, kind in VIEWS.items():
-        app.router.add_get(path, _view_getter(path, kind), allow_head=False)
-        app.router.add_post(path, _view_pusher(path, kind))
+        app.router.add_get(
+            path, _endpoint(path, _view_getter(kind), with_body=False), allow_head=False
+        )
+        app.router.add_post(path, _endpoint(path, _view_pusher(kind), with_body=True))
     return app
 
 
@@ -276,22 +279,61 @@ def _error_response(problem: Problem) -> web.Response:
 
 
 # --- reading a request ------------------------------------------------------------------------
-async def _receive(request: web.Request, endpoint: str, *, with_body: bool) -> _Inbound:
-    """Check sizes and the signature; return the (inflated) body.
+@dataclass(frozen=True)
+class _Raw:
+    """A request body as sent (empty for a GET), and its content encoding."""
 
-    The signature covers the body as sent, so nothing unauthenticated is inflated.
+    body: bytes
+    encoding: str
+
+
+async def _read(request: web.Request, *, with_body: bool) -> _Raw:
+    """Check the media type and read the body within ``max_body`` (on the loop: it waits
+    on the network only)."""
+    if not with_body:
+        return _Raw(b"", "")
+    encoding = content_encoding(request.headers.get("Content-Encoding"))
+    media = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media != _JSON:
+        raise WireError(
+            "unsupported_media_type", f"Content-Type must be {_JSON}, not {media[:60]!r}"
+        )
+    return _Raw(await _read_body(request, request.app[_SETTINGS].limits.max_body), encoding)
+
+
+#: The part of a handler that runs once the body is read: everything that may wait on
+#: the store, in a worker thread (see :func:`_endpoint`).
+_Answer = Callable[[web.Request, "_Inbound"], web.Response]
+
+
+def _endpoint(
+    endpoint: str, answer: _Answer, *, with_body: bool
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp handler: read the body on the event loop, then verify, identify and
+    answer in a worker thread, so that a store waiting on a lock or the disk never
+    stalls the loop (other requests, the bot's updates) meanwhile."""
+
+    async def handle(request: web.Request) -> web.Response:
+        raw = await _read(request, with_body=with_body)
+        return await asyncio.to_thread(_verified_answer, request, endpoint, raw, answer)
+
+    return handle
+
+
+def _verified_answer(
+    request: web.Request, endpoint: str, raw: _Raw, answer: _Answer
+) -> web.Response:
+    return answer(request, _receive(request, endpoint, raw))
+
+
+def _receive(request: web.Request, endpoint: str, raw_body: _Raw) -> _Inbound:
+    """Check the signature, bind the request to its requester; return the (inflated)
+    body. The signature covers the body as sent, so nothing unauthenticated is inflated.
     """
     settings = request.app[_SETTINGS]
     limits = settings.limits
-    raw = b""
-    encoding = content_encoding(request.headers.get("Content-Encoding")) if with_body else ""
-    if with_body:
-        media = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-        if media != _JSON:
-            raise WireError(
-                "unsupported_media_type", f"Content-Type must be {_JSON}, not {media[:60]!r}"
-            )
-        raw = await _read_body(request, limits.max_body)
+    raw = raw_body.body
+    with_body = request.method == "POST"
     node = request.headers.get(NODE_HEADER)
     msg_id = request.headers.get(ID_HEADER, "")
     if node is not None and not codec.is_node_id(node):
@@ -331,7 +373,7 @@ async def _receive(request: web.Request, endpoint: str, *, with_body: bool) -> _
             (node or "-")[:64],
             settings.secrets.index(who.secret) + 1,
         )
-    body = inflate(raw, encoding, limits.max_inflated) if with_body else b""
+    body = inflate(raw, raw_body.encoding, limits.max_inflated) if with_body else b""
     return _Inbound(
         msg_id=msg_id, node=node, body=body, grant=who.grant, secret=who.secret, bound=who.bound
     )
@@ -468,16 +510,14 @@ async def _openapi(request: web.Request) -> web.Response:
     return web.Response(body=codec.dump(openapi_document(settings.limits)), content_type=_JSON)
 
 
-async def _info(request: web.Request) -> web.Response:
-    inbound = await _receive(request, INFO, with_body=False)
+def _info(request: web.Request, inbound: _Inbound) -> web.Response:
     _query(request, ())
     _admit(request, inbound)
     info = request.app[_SETTINGS].service.info()
     return _reply(request, inbound, codec.peer_info_to_wire(info))
 
 
-async def _status(request: web.Request) -> web.Response:
-    inbound = await _receive(request, STATUS, with_body=False)
+def _status(request: web.Request, inbound: _Inbound) -> web.Response:
     peer = _query(request, ("peer",)).get("peer")
     settings = request.app[_SETTINGS]
     grant = inbound.grant
@@ -495,8 +535,7 @@ async def _status(request: web.Request) -> web.Response:
     return _reply(request, inbound, status)
 
 
-async def _feed(request: web.Request) -> web.Response:
-    inbound = await _receive(request, CHANGES, with_body=False)
+def _feed(request: web.Request, inbound: _Inbound) -> web.Response:
     limits = request.app[_SETTINGS].limits
     params = _query(request, _FEED_PARAMS)
     since = _whole(params, "since", 0, 0, codec.MAX_COUNTER)
@@ -508,8 +547,7 @@ async def _feed(request: web.Request) -> web.Response:
     return _reply(request, inbound, codec.page_to_wire(page))
 
 
-async def _push(request: web.Request) -> web.Response:
-    inbound = await _receive(request, CHANGES, with_body=True)
+def _push(request: web.Request, inbound: _Inbound) -> web.Response:
     _query(request, ())
     return _take_push(request, inbound, KINDS)
 
@@ -567,9 +605,8 @@ def _peers_with_own_secrets(store: Store) -> list[str]:
     ]
 
 
-def _view_getter(path: str, kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def get_view(request: web.Request) -> web.Response:
-        inbound = await _receive(request, path, with_body=False)
+def _view_getter(kind: str) -> _Answer:
+    def get_view(request: web.Request, inbound: _Inbound) -> web.Response:
         limits = request.app[_SETTINGS].limits
         params = _query(request, _VIEW_PARAMS)
         since = _whole(params, "since", 0, 0, codec.MAX_COUNTER)
@@ -586,9 +623,8 @@ def _view_getter(path: str, kind: str) -> Callable[[web.Request], Awaitable[web.
     return get_view
 
 
-def _view_pusher(path: str, kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def push_view(request: web.Request) -> web.Response:
-        inbound = await _receive(request, path, with_body=True)
+def _view_pusher(kind: str) -> _Answer:
+    def push_view(request: web.Request, inbound: _Inbound) -> web.Response:
         _query(request, ())
         return _take_push(request, inbound, (kind,))
 

@@ -86,11 +86,14 @@ async def _check(root: Path, grant_choice: Any, plan: Any) -> None:
             aiohttp.ClientSession(auto_decompress=False) as http,
         ):
             origin = f"http://127.0.0.1:{server.port}"
+            used = {name: {NODES[name]} for name in PEERS}  # node ids each peer spoke as
             for n, (signer, node, op, kind, picks) in enumerate(plan):
                 config = BotSyncConfig.from_dict(receiver.store.get_peer(signer) or {})
                 may_read = config.direction.pushes
                 may_write = config.direction.pulls
-                lies_about_another = node in NODES.values() and node != NODES[signer]
+                lies_about_another = any(
+                    node in ids for name, ids in used.items() if name != signer
+                )
                 target = CHANGES if kind is None else VIEW_OF_KIND[kind]
                 if op == "pull":
                     target += "?since=0"
@@ -102,6 +105,8 @@ async def _check(root: Path, grant_choice: Any, plan: Any) -> None:
                     assert status == (200 if allowed else 403), data
                     if status == 200:
                         assert {r["kind"] for r in data["changes"]} <= set(config.kinds)
+                        if node is not None:
+                            used[signer].add(node)
                     continue
                 offered = _offered(source, n)
                 records = [offered[i] for i in picks]
@@ -113,6 +118,8 @@ async def _check(root: Path, grant_choice: Any, plan: Any) -> None:
                 headers["Accept-Encoding"] = "identity"
                 status, data, _, _ = await send(http, origin, "POST", target, body, headers)
                 assert status in (200, 400, 403), data
+                if status == 200 and node is not None:
+                    used[signer].add(node)
                 for k in KINDS:
                     writable = (
                         may_write
