@@ -51,11 +51,11 @@ def store_locked(np: NeonPay, url: str) -> Iterator[None]:
         return
     import psycopg
 
-    with psycopg.connect(url) as conn:
-        conn.execute("LOCK TABLE neonpay_records IN ACCESS EXCLUSIVE MODE")
-        conn.execute("LOCK TABLE neonpay_payments IN ACCESS EXCLUSIVE MODE")
+    with psycopg.connect(url) as locker:
+        locker.execute("LOCK TABLE neonpay_records IN ACCESS EXCLUSIVE MODE")
+        locker.execute("LOCK TABLE neonpay_payments IN ACCESS EXCLUSIVE MODE")
         yield
-        conn.rollback()
+        locker.rollback()
 
 
 def _query(np: NeonPay, query_id: str = "q1") -> PreCheckoutQuery:
