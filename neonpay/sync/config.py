@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import enum
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from neonpay.errors import ConfigurationError, mask_token
+from neonpay.sync.credentials import resolve_secrets, secret_list
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -148,10 +148,12 @@ class BotSyncConfig:
         sync_interval_minutes: the timer, 0.01 to 10080 minutes.
         webhook_url: the peer's sync base, ``https://host/sync``; a URL with no path
             gets ``/sync``.
-        webhook_secret: the shared secret that signs requests both ways (kept in the
-            store with the peer, never shown).
-        webhook_secret_env: the name of an environment variable holding the secret
-            instead (read when the transport is created).
+        webhook_secret: this peer's own secret, which signs requests both ways (kept in
+            the store with the peer, never shown). Several secrets separated by
+            whitespace (``"new old"``) during a rotation: the first signs, all verify.
+        webhook_secret_env: the name of an environment variable holding the secret(s)
+            instead, by the same rule (read when the transport is created). Without
+            either, the transport uses ``$NEONPAY_SYNC_SECRET``.
         page_size: records per request (1 to 5000).
         request_timeout: seconds one request may take.
         insecure: allow talking to the peer without a secret (unsigned requests); only for
@@ -220,7 +222,9 @@ class BotSyncConfig:
         if self.webhook_url is not None:
             put(self, "webhook_url", normalize_sync_url(self.webhook_url))
         put(self, "webhook_secret", _optional_text(self.webhook_secret, "webhook_secret"))
-        if self.webhook_secret == "":
+        if self.webhook_secret is not None and not secret_list(
+            self.webhook_secret, source="webhook_secret"
+        ):
             raise ConfigurationError("webhook_secret must not be empty; omit it instead")
         env = _optional_text(self.webhook_secret_env, "webhook_secret_env")
         if env is not None and (not env or not all(c.isalnum() or c == "_" for c in env)):
@@ -263,23 +267,41 @@ class BotSyncConfig:
     def sync_interval_seconds(self) -> float:
         return float(self.sync_interval_minutes) * 60.0
 
+    def secrets(self) -> tuple[str, ...]:
+        """This peer's own secrets, the signing one first: ``webhook_secret``, else
+        ``$webhook_secret_env``, each split on whitespace; empty when it has neither.
+
+        ``NEONPAY_SYNC_SECRET`` is not looked at: it is no secret of this peer's own (the
+        transport falls back on it, see :meth:`HttpTransport.from_config`).
+
+        Raises:
+            ConfigurationError: ``webhook_secret_env`` names an unset variable, or a
+                secret is unusable.
+        """
+        return resolve_secrets(
+            self.webhook_secret,
+            env=self.webhook_secret_env,
+            fallback_env=None,
+            insecure=True,
+            who=f"peer {self.target_bot_name!r}",
+        )
+
     def secret(self) -> str | None:
-        """The signing secret: ``webhook_secret``, else ``$webhook_secret_env``.
+        """The signing secret: the first of :meth:`secrets`, or None.
 
         Raises:
             ConfigurationError: ``webhook_secret_env`` names an unset variable.
         """
-        if self.webhook_secret:
-            return self.webhook_secret
-        if self.webhook_secret_env:
-            value = os.environ.get(self.webhook_secret_env)
-            if not value:
-                raise ConfigurationError(
-                    f"peer {self.target_bot_name!r}: the environment variable "
-                    f"{self.webhook_secret_env} (its webhook secret) is not set"
-                )
-            return value
-        return None
+        found = self.secrets()
+        return found[0] if found else None
+
+    def has_secret(self) -> bool:
+        """Whether this peer has a usable secret of its own right now (``webhook_secret``,
+        or ``webhook_secret_env`` naming a variable that is set); never raises."""
+        try:
+            return bool(self.secrets())
+        except ConfigurationError:
+            return False
 
     def require_name(self) -> str:
         """The peer's name. Raises ConfigurationError when it is empty."""
@@ -312,11 +334,15 @@ class BotSyncConfig:
         }
 
     def to_public_dict(self) -> dict[str, Any]:
-        """The config for display: the token masked, the secret left out."""
+        """The config for display: the token masked, the secret left out.
+
+        ``has_secret`` says whether the peer has a usable secret of its own right now
+        (see :meth:`has_secret`): false for a ``webhook_secret_env`` that is not set here.
+        """
         data = self.to_dict()
         data["target_bot_token"] = mask_token(self.target_bot_token)
         del data["webhook_secret"]
-        data["has_secret"] = bool(self.webhook_secret or self.webhook_secret_env)
+        data["has_secret"] = self.has_secret()
         data["kinds"] = list(self.kinds)
         return data
 

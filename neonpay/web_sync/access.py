@@ -31,7 +31,6 @@ from neonpay.sync.grants import (
     known_nodes,
     names_by_node,
 )
-from neonpay.web_sync.credentials import peer_secrets
 from neonpay.web_sync.signing import Verified
 
 __all__ = ["Identified", "identify"]
@@ -72,7 +71,7 @@ def _load(store: Store) -> dict[str, _Peer]:
     peers: dict[str, _Peer] = {}
     for name, config in configs.items():
         try:
-            secrets = peer_secrets(config)
+            secrets = config.secrets()
         except ConfigurationError as exc:
             # Its secret is configured but cannot be read here: nobody can speak for it.
             logger.warning("peer %r cannot be verified: %s", name, exc)

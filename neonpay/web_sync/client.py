@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import ssl as _ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -110,7 +109,10 @@ class HttpTransport:
 
     Args:
         base_url: the peer's sync base, like ``https://store-bot.example.com/sync``.
-        secret: the shared webhook secret (default: ``$NEONPAY_SYNC_SECRET``).
+        secret: the webhook secret (default: ``$NEONPAY_SYNC_SECRET``). Several secrets
+            separated by whitespace (``"new old"``) during a rotation: the first signs
+            requests, every one is accepted on answers.
+        secrets: more secrets accepted on answers, after ``secret`` (a rotation list).
         insecure: allow running with no secret at all (unsigned; local experiments).
         timeout: seconds for each request, all included.
         retries: retries after the first attempt (ignored when ``retry_policy`` is given).
@@ -140,6 +142,7 @@ class HttpTransport:
         base_url: str,
         *,
         secret: str | None = None,
+        secrets: Sequence[str] | None = None,
         insecure: bool = False,
         timeout: float = 30.0,
         retries: int = 3,
@@ -158,8 +161,8 @@ class HttpTransport:
         self.name = name
         self.node_id = node_id
         where = f"the transport to {self._peer}"
-        secrets = resolve_secrets(secret, insecure=insecure, who=where)
-        self._secret = secrets[0] if secrets else None
+        self._secrets = resolve_secrets(secret, secrets, insecure=insecure, who=where)
+        self._secret = self._secrets[0] if self._secrets else None
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be positive: {timeout!r}")
         for option, value in (
@@ -188,8 +191,10 @@ class HttpTransport:
     def from_config(cls, config: Any, **options: Any) -> HttpTransport:
         """A transport for a :class:`~neonpay.sync.config.BotSyncConfig` (duck-typed).
 
-        Uses ``webhook_url``; the secret is ``webhook_secret``, else the variable named by
-        ``webhook_secret_env``, else ``$NEONPAY_SYNC_SECRET``; ``request_timeout`` and
+        Uses ``webhook_url``; the secrets are ``webhook_secret``, else the variable named
+        by ``webhook_secret_env``, else ``$NEONPAY_SYNC_SECRET``, each read by
+        :func:`~neonpay.sync.credentials.resolve_secrets` (whitespace separates the
+        secrets of a rotation: the first signs, all verify); ``request_timeout`` and
         ``page_size`` (capped at the protocol's default page and batch limit, 1000) when
         the config has them. ``options`` override the constructor's arguments.
 
@@ -204,15 +209,12 @@ class HttpTransport:
                 f"bot {name!r} has no webhook_url: set it to the peer's sync base, "
                 "like https://store-bot.example.com/sync"
             )
-        secret = getattr(config, "webhook_secret", None)
-        env_name = getattr(config, "webhook_secret_env", None)
-        if secret is None and env_name:
-            secret = os.environ.get(env_name)
-            if not secret:
-                raise ConfigurationError(
-                    f"bot {name!r} takes its webhook secret from the environment variable "
-                    f"{env_name}, which is not set"
-                )
+        keys = resolve_secrets(
+            getattr(config, "webhook_secret", None),
+            env=getattr(config, "webhook_secret_env", None) or None,
+            insecure=True,  # the constructor says what is missing, with the peer's URL
+            who=f"bot {name!r}",
+        )
         timeout = getattr(config, "request_timeout", None)
         if timeout is not None:
             options.setdefault("timeout", timeout)
@@ -222,7 +224,9 @@ class HttpTransport:
             options.setdefault("batch_size", min(page_size, DEFAULT_LIMITS.max_batch))
         options.setdefault("insecure", bool(getattr(config, "insecure", False)))
         options.setdefault("name", name)
-        return cls(url, secret=secret, **options)
+        if keys:
+            options.setdefault("secrets", keys)
+        return cls(url, **options)
 
     @property
     def _peer(self) -> str:
@@ -521,7 +525,7 @@ class HttpTransport:
         if self._secret is not None:
             try:
                 verify(
-                    [self._secret],
+                    self._secrets,
                     headers.get(ID_HEADER),
                     headers.get(TIMESTAMP_HEADER),
                     headers.get(SIGNATURE_HEADER),

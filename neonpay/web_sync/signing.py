@@ -24,7 +24,8 @@ import secrets as _secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from neonpay.errors import ConfigurationError, InvalidSignature, StaleTimestamp
+from neonpay.errors import InvalidSignature, StaleTimestamp
+from neonpay.sync.credentials import check_secret, signing_key
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -53,7 +54,6 @@ SIGNATURE_VERSION = "v1"
 #: Seconds a signed timestamp may be away from the receiver's clock, either way.
 DEFAULT_TOLERANCE = 300
 
-_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 _ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}", re.ASCII)
 _MAX_SIGNATURES = 8
@@ -65,33 +65,6 @@ class Verified:
 
     secret_index: int
     timestamp: int
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of ``secret``: its UTF-8 bytes, or the decoded rest of ``whsec_...``.
-
-    Raises:
-        ConfigurationError: the secret is empty, or a ``whsec_`` secret is not base64.
-    """
-    if not isinstance(secret, str) or not secret:
-        raise ConfigurationError("a webhook secret must be a non-empty string")
-    if secret.startswith(_SECRET_PREFIX):
-        try:
-            key = base64.b64decode(secret[len(_SECRET_PREFIX) :], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ConfigurationError(
-                "a webhook secret starting with 'whsec_' must continue with base64"
-            ) from exc
-        if not key:
-            raise ConfigurationError("a 'whsec_' webhook secret must not be empty")
-        return key
-    return secret.encode()
-
-
-def check_secret(secret: str) -> str:
-    """Return ``secret`` when it can sign (see :func:`signing_key`), else raise."""
-    signing_key(secret)
-    return secret
 
 
 def new_message_id() -> str:

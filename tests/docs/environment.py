@@ -213,6 +213,11 @@ class PageRun:
         if self.setup is not None:
             self.setup(self)
 
+    def setenv(self, name: str, value: str) -> None:
+        """Set an environment variable as the reader's shell would have it (for example a
+        secret the page tells them to export); undone when the page closes."""
+        self._patch.setenv(name, value)
+
     def peer(self, host: str) -> NeonPay:
         """The store of the stand-in for ``host``."""
         return self.peers[host].neonpay

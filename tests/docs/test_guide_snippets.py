@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from neonpay.sync.credentials import new_secret
+
 from .environment import BlockRun, PageRun
 from .markdown import Snippet, heading_keys
 from .pages import DOCS, Pages, page_snippets, pages_fixture
@@ -27,8 +29,18 @@ GUIDE = (
     "guide/emulator.md",
     "guide/migration.md",
 )
+#: The pair secrets the franchise example of guide/security.md has its reader export
+#: (``export HQ_F1_SYNC_SECRET=$(neonpay sync new-secret)`` ...) on the owners' machines.
+FRANCHISE_SECRETS = ("HQ_F1_SYNC_SECRET", "HQ_F2_SYNC_SECRET", "F1_F2_SYNC_SECRET")
+
+
+def franchise_secrets(page: PageRun) -> None:
+    for name in FRANCHISE_SECRETS:
+        page.setenv(name, new_secret())
+
+
 SNIPPETS = page_snippets(*(doc for doc in GUIDE if (DOCS / doc).exists()))
-pages = pages_fixture()
+pages = pages_fixture({"guide/security.md": franchise_secrets})
 
 Check = Callable[[PageRun, BlockRun], Awaitable[None]]
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import TYPE_CHECKING
 
 from neonpay.cli.arguments import port
 from neonpay.cli.signals import run_until_stopped
 from neonpay.cli.tree import EXIT_OK, add_command
-from neonpay.errors import ConfigurationError
+from neonpay.sync.credentials import resolve_secrets
 
 if TYPE_CHECKING:
     from neonpay.cli.context import Context
@@ -34,14 +33,21 @@ def register(subparsers: Subparsers) -> None:
             "Serve this store's sync endpoints (/sync/..., /health) so that other bots can\n"
             "push to it and pull from it, and run automatic sync with every configured bot\n"
             "that has --auto-sync. Requests are signed with the shared secret from\n"
-            "--secret-env VAR, else NEONPAY_SYNC_SECRET (several secrets separated by\n"
-            "spaces are all accepted, the first signs). Stops cleanly on Ctrl-C or SIGTERM."
+            "--secret-env VAR, --secret S, else NEONPAY_SYNC_SECRET (several secrets\n"
+            "separated by spaces are all accepted, the first signs). Stops cleanly on\n"
+            "Ctrl-C or SIGTERM."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=port, default=8080, help="port (default 8080; 0: any)")
-    parser.add_argument(
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument(
         "--secret-env", metavar="VAR", help="the environment variable holding the secret(s)"
+    )
+    secret.add_argument(
+        "--secret",
+        metavar="S",
+        help="the secret(s), separated by spaces (prefer --secret-env)",
     )
     parser.add_argument(
         "--insecure",
@@ -67,15 +73,6 @@ def register(subparsers: Subparsers) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="what to log on stderr (default INFO)",
     )
-
-
-def _secrets(var: str | None) -> tuple[str | None, list[str]]:
-    if var is None:
-        return None, []
-    values = os.environ.get(var, "").split()
-    if not values:
-        raise ConfigurationError(f"the environment variable {var} (--secret-env) is not set")
-    return values[0], values[1:]
 
 
 class _AnnouncedByTheCommand(logging.Filter):
@@ -117,14 +114,20 @@ def serve(ctx: Context) -> int:
     for handler in library.handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(_AnnouncedByTheCommand())
-    secret, more = _secrets(args.secret_env)
+    # no secret here may still serve peers that have secrets of their own: the server decides
+    keys = resolve_secrets(args.secret, env=args.secret_env, insecure=True)
+    if args.secret is not None:
+        out.warn(
+            "--secret puts the secret in your shell history and the process list; "
+            "--secret-env VAR keeps it out of both"
+        )
     neonpay = ctx.open_neonpay()
     server = SyncServer(
         neonpay,
         args.host,
         args.port,
-        secret,
-        secrets=more or None,
+        keys[0] if keys else None,
+        secrets=keys[1:] or None,
         insecure=args.insecure,
         unknown_peers=args.unknown_peers,
     )

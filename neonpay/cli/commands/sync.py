@@ -163,6 +163,23 @@ def register(subparsers: Subparsers) -> None:
     )
     add_command(
         actions,
+        "new-secret",
+        help="print a fresh random signing secret (whsec_...) for a peer",
+        handler=new_secret,
+        examples=[
+            "neonpay sync new-secret",
+            "export STORE_2_SYNC_SECRET=$(neonpay sync new-secret)",
+        ],
+        description=(
+            "Print a fresh random secret for signing sync requests with one peer: whsec_\n"
+            "and the base64 of 32 random bytes (the Standard Webhooks form). Only the\n"
+            "secret is printed on stdout, so $(neonpay sync new-secret) captures it;\n"
+            '--json prints {"secret": ...}. Nothing is stored: give the secret to both\n'
+            "sides (--secret-env VAR on add-bot, the peer's own configuration)."
+        ),
+    )
+    add_command(
+        actions,
         "status",
         help="this node's identity, change-log head, cursors and lag",
         handler=status,
@@ -533,6 +550,19 @@ def resolve_conflict(ctx: Context) -> int:
             f"resolved conflict {args.conflict_id} on {record.kind} {record.key!r} with {how}; "
             "the resolution syncs to the other bots"
         )
+    return EXIT_OK
+
+
+def new_secret(ctx: Context) -> int:
+    """Print a fresh ``whsec_`` key, and nothing else, on stdout (never stored)."""
+    from neonpay.sync.credentials import new_secret as make_secret
+
+    secret = make_secret()
+    if ctx.out.json_mode:
+        ctx.out.json({"secret": secret})
+    else:
+        # Not Output.line: that masks token-like text, and this text is the point.
+        print(secret, file=ctx.out.stdout, flush=True)
     return EXIT_OK
 
 
