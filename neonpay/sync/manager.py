@@ -284,7 +284,14 @@ class SyncManager:
                 kept = load_open(self.neonpay.store, name, run.peer_node)
                 run.reopen.update(kept)
                 if pull:
-                    await self._pull(run)
+                    try:
+                        await self._pull(run)
+                    except PeerRejected as exc:
+                        # The peer's grant rules out our reading (403): what we may
+                        # send it still goes; the refusal is reported.
+                        if exc.status != 403 or not push:
+                            raise
+                        result.errors.append(self._describe(exc))
                 await self._reopen(run, kept)
                 if push:
                     await self._push(run)
