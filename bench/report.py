@@ -106,6 +106,11 @@ def _row(result: Result) -> list[str]:
         lat = fig["latency_ms"]
         p99 = fig.get("p99_ms")
         time_text = f"p50 {lat.median:.1f} p99 {p99.median if p99 else float('nan'):.1f}"
+    if "max_stall_ms" in fig:
+        time_text = f"stall {fig['max_stall_ms'].max:.1f}"
+        answer = fig.get("pre_checkout_answer_ms")
+        if answer is not None:
+            time_text += f", pre-checkout {answer.median:.1f} (max {answer.max:.1f})"
     up, down = result.median("bytes_up"), result.median("bytes_down")
     wire = f"{_bytes(up)} / {_bytes(down)}" if up is not None and down is not None else ""
     requests = result.median("requests")

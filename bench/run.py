@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import references
+from bench import looplag, references
 from bench.context import Context, Settings
 from bench.machine import machine_facts
 from bench.procs import REPO_ROOT, ProcessGroup
@@ -58,6 +58,7 @@ BENCHMARKS: list[tuple[str, str, Bench]] = [
     ("chain", "three bots in a chain", _scenario("chain")),
     ("realtime", "write-to-peer latency with auto sync", _scenario("realtime")),
     ("postgres", "first sync into a PostgreSQL receiver", _scenario("postgres")),
+    ("loop_lag", "event-loop stall while another process holds the lock", looplag.bench_loop_lag),
 ]
 
 

@@ -19,6 +19,8 @@ ONE_CHANGE_MAX_BYTES = 2048
 ONE_CHANGE_MIN_GAIN = 1000.0
 REALTIME_MAX_MEDIAN_MS = 150.0
 REALTIME_MAX_P99_MS = 500.0
+LOOP_STALL_MAX_MS = 50.0
+PRE_CHECKOUT_MAX_MS = 8000.0
 
 
 def _find(results: Sequence[Result], bench: str, **params: Any) -> Result | None:
@@ -192,6 +194,28 @@ def _realtime(results: Sequence[Result]) -> list[Target]:
     ]
 
 
+def _loop_lag(results: Sequence[Result]) -> list[Target]:
+    found = next(
+        (r for r in results if r.bench == "loop_lag" and not r.params.get("reference")), None
+    )
+    stall = found.median("max_stall_ms") if found else None
+    answer = found.figures.get("pre_checkout_answer_ms") if found else None
+    return [
+        Target(
+            "largest event-loop stall under a held lock",
+            f"< {LOOP_STALL_MAX_MS:.0f} ms",
+            "" if stall is None else f"{stall:.1f} ms",
+            NOT_RUN if stall is None else _status(stall < LOOP_STALL_MAX_MS),
+        ),
+        Target(
+            "pre-checkout answered under a held lock",
+            f"< {PRE_CHECKOUT_MAX_MS:.0f} ms",
+            "" if answer is None else f"{answer.max:.1f} ms (max)",
+            NOT_RUN if answer is None else _status(answer.max < PRE_CHECKOUT_MAX_MS),
+        ),
+    ]
+
+
 def evaluate(results: Sequence[Result], settings: Settings) -> list[Target]:
     """Every target with its status in this run."""
     return [
@@ -200,4 +224,5 @@ def evaluate(results: Sequence[Result], settings: Settings) -> list[Target]:
         *_no_change(results),
         *_one_change(results, settings),
         *_realtime(results),
+        *_loop_lag(results),
     ]
