@@ -383,3 +383,19 @@ def test_serve_applies_and_prints_its_unknown_peers_policy(
         stdout
     )
     assert "(--unknown-peers refuse)" in stdout
+
+
+def test_status_shows_a_bot_that_signs_as_a_new_node(cli: CLI, tmp_path: Path) -> None:
+    from neonpay import create_neonpay
+    from neonpay.sync.grants import note_inbound_node
+
+    assert add_bot(cli, "Store Bot", "https://store.example/sync", "--secret-env", "X").code == 0
+    with create_neonpay(storage=f"sqlite:///{tmp_path / 'neonpay.db'}") as node:
+        note_inbound_node(node.store, "Store Bot", "node-old", now=1.0)
+        note_inbound_node(node.store, "Store Bot", "node-new", now=2.0)
+    shown = cli("sync", "status")
+    assert shown.code == 0, shown.stderr
+    assert "bot 'Store Bot' now signs its requests as node node-new (was node-old)" in shown.stderr
+    data = cli("sync", "status", "--json").json()
+    [peer] = data["peers"]
+    assert peer["signs_as"]["previous_node_id"] == "node-old"

@@ -601,4 +601,12 @@ def status(ctx: Context) -> int:
         title="Bots",
         empty="none",
     )
+    for peer in report["peers"]:
+        signs_as = peer.get("signs_as") or {}
+        if signs_as.get("previous_node_id"):
+            out.warn(
+                f"bot {peer['name']!r} now signs its requests as node {signs_as['node_id']} "
+                f"(was {signs_as['previous_node_id']}): its store was recreated or restored; "
+                "it keeps its grant"
+            )
     return EXIT_OK
