@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.context import Context
 from bench.report import Result
@@ -66,6 +68,10 @@ class _Probe:
         return max(self.delays, default=0.0)
 
 
+def _same(query: object) -> Any:
+    return query
+
+
 async def _hold_lock(path: Path, seconds: float) -> asyncio.subprocess.Process:
     """Start the lock holder; return once it holds the lock."""
     locker = await asyncio.create_subprocess_exec(
@@ -106,7 +112,7 @@ async def bench_loop_lag(ctx: Context) -> None:
             for i in range(_QUERIES):
                 query = PreCheckoutQuery(f"q{i}", 7, "XTR", 100, payload)
                 started = time.perf_counter()
-                await bot.cashier.handle_pre_checkout(lambda q=query: q, answer)
+                await bot.cashier.handle_pre_checkout(functools.partial(_same, query), answer)
                 answers.append(time.perf_counter() - started)
                 await asyncio.sleep(holds / _QUERIES)
 
