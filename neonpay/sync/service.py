@@ -28,7 +28,7 @@ from neonpay.sync.protocol import (
     PushResult,
     item_result,
 )
-from neonpay.sync.validation import RecordCheck
+from neonpay.sync.validation import MAX_CLOCK_AHEAD, RecordCheck
 
 if TYPE_CHECKING:
     from neonpay.core.neonpay import NeonPay
@@ -49,9 +49,10 @@ class SyncService:
     Every method is synchronous and short (local transactions only).
     """
 
-    def __init__(self, neonpay: NeonPay) -> None:
+    def __init__(self, neonpay: NeonPay, *, max_clock_ahead: float = MAX_CLOCK_AHEAD) -> None:
         self.neonpay = neonpay
-        self._check = RecordCheck(neonpay)
+        # max_clock_ahead: the signature tolerance of the server (one setting)
+        self._check = RecordCheck(neonpay, max_clock_ahead=max_clock_ahead)
 
     @property
     def node_id(self) -> str:
@@ -129,6 +130,11 @@ class SyncService:
         change listeners, so they travel on to our own peers. ``wire_checked``: the
         records were built by the wire codec (see :meth:`RecordCheck.check`).
 
+        A state holding a counter of our node id beyond what we issued, or proving that a
+        node reused version counters, is ``REJECTED`` with our state as ``current``, so
+        that the sender can tell whether it is the node that reused them (its store was
+        restored from an older copy; see :mod:`neonpay.sync.identity`).
+
         Raises:
             ValidationError: the batch as a whole is malformed (too long, no sender), or
                 the sender is a peer configured here as PUSH (it never writes to us).
@@ -158,7 +164,10 @@ class SyncService:
                 )
                 continue
             valid.append(checked)
-        outcomes = self.neonpay.store.apply_batch(valid, make_decide(sender)) if valid else []
+        # from_peer: refuse counters of our node id we never issued, and act on proof of
+        # counter reuse (see neonpay.sync.identity); such refusals carry our state
+        store = self.neonpay.store
+        outcomes = store.apply_batch(valid, make_decide(sender), from_peer=True) if valid else []
         applied: list[Record] = []
         answered: list[ItemResult] = []
         for outcome in outcomes:
@@ -170,7 +179,7 @@ class SyncService:
                     record.key,
                     kind,
                     outcome.reason,
-                    outcome.local if kind is Outcome.CONFLICT else None,
+                    outcome.local if kind is Outcome.CONFLICT or kind is Outcome.REJECTED else None,
                 )
             )
             if kind is Outcome.APPLIED and outcome.state is not None:
