@@ -310,9 +310,10 @@ class PromoSystem:
         """Count ``count`` uses of ``code`` on this node; returns the network-wide total."""
         key = normalize_code(code)
         count = v.check_int(count, "count", low=1, kind=USAGE_KIND)  # the counter only grows
-        node = self._catalog.store.node_id
+        store = self._catalog.store
 
         def bump(old: Mapping[str, Any] | None) -> Mapping[str, Any]:
+            node = store.node_id  # read under the store's write lock: the id it writes as
             counts = dict(old or {})
             counts[node] = int(counts.get(node, 0)) + count
             return counts

@@ -288,13 +288,41 @@ class Store(Protocol):
         """
 
     def apply_batch(
-        self, incoming: Sequence[Record], decide: Decide
+        self, incoming: Sequence[Record], decide: Decide, *, from_peer: bool = False
     ) -> builtins.list[ApplyOutcome]:
         """Apply remote (or resolved) states in one transaction.
 
         ``decide`` sees each incoming state with ours, under the write lock, and says
         what to do. The applied states and their log entries commit together.
+
+        ``from_peer=True``: the states come from another node and are first checked for
+        counter reuse (:mod:`neonpay.sync.identity`). A state holding a counter of this
+        store's node id beyond what it issued for the record is ``REJECTED`` (the store
+        takes a new node id: it was restored from an older copy, or the peer forged the
+        state). A pair of states that proves this store reused counters makes it take a
+        new node id (unless the reused id is already retired) and re-stamp its state of
+        the record as a new write, concurrent with the peer's, before ``decide`` sees
+        it. A pair that proves another node reused counters is ``REJECTED``. Rejected
+        outcomes carry our state in ``local``.
+
+        Otherwise (states written here, e.g. resolutions), a state written as a node id
+        this store has retired with a counter beyond ours is not written: ``KNOWN`` with
+        reason ``"moved"`` (the node id changed meanwhile; compute it again).
         """
+
+    def reconcile(self, states: Sequence[Record]) -> builtins.list[Record]:
+        """Look at a peer's states of our records (e.g. the current states it answered a
+        push with) for proof that this store reused counters, and act on it as
+        :meth:`apply_batch` with ``from_peer=True`` does (new node id, re-stamp); the
+        peer's states are not applied. Returns our re-stamped states."""
+
+    def renew_node_id(self, reason: str) -> str:
+        """Move this store to a fresh node id now (the old one is retired, with
+        ``reason``, and logged at WARNING). Returns the new id."""
+
+    def retired_node_ids(self) -> builtins.list[dict[str, Any]]:
+        """The node ids this store had before, oldest first: ``node_id``, ``retired_at``
+        (Unix time), ``reason`` and ``new_node_id``."""
 
     def feed(
         self,

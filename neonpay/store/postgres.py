@@ -129,7 +129,9 @@ class PostgresStore(SQLStore):
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL error on {self.url}: {exc}") from exc
 
-    def apply_batch(self, incoming: Sequence[Record], decide: Decide) -> list[ApplyOutcome]:
+    def apply_batch(
+        self, incoming: Sequence[Record], decide: Decide, *, from_peer: bool = False
+    ) -> list[ApplyOutcome]:
         """:meth:`SQLStore.apply_batch`, then fresh planner statistics once the tables have
         grown by a fifth since the last ``ANALYZE``.
 
@@ -137,7 +139,7 @@ class PostgresStore(SQLStore):
         with the statistics of an empty table the key lookups of the next batches become
         scans of the whole kind.
         """
-        outcomes = super().apply_batch(incoming, decide)
+        outcomes = super().apply_batch(incoming, decide, from_peer=from_peer)
         self._unanalyzed += sum(1 for o in outcomes if o.outcome is Outcome.APPLIED)
         if self._unanalyzed >= max(_ANALYZE_MIN_ROWS, _ANALYZE_SHARE * self._analyzed_rows):
             self._analyze()

@@ -107,6 +107,11 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS neonpay_payments_stage ON neonpay_payments (stage_id, created_at)",
 ]
 
+#: The node id now lives on the clock row too, so that every write reads it under the
+#: clock-row lock that it takes anyway: when a store takes a new node id (it found it
+#: was restored from an older copy), every process sharing the store writes with it.
+_V2 = ["ALTER TABLE neonpay_clock ADD COLUMN node_id TEXT NOT NULL DEFAULT ''"]
+
 #: (version, statements) in order.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

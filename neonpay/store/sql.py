@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -33,9 +34,16 @@ from neonpay.store.base import (
     checked_record,
 )
 from neonpay.store.schema import MIGRATIONS
-from neonpay.sync.clock import HLC, next_hlc
+from neonpay.sync.clock import HLC, next_counter, next_hlc
+from neonpay.sync.identity import counter_beyond, reuser
 
-__all__ = ["SQLStore", "Session"]
+__all__ = ["RETIRED_META", "SQLStore", "Session"]
+
+logger = logging.getLogger("neonpay.store")
+
+#: The meta row listing the node ids this store had before its current one (JSON: a list
+#: of ``{"node_id", "retired_at", "reason", "new_node_id"}``, oldest first).
+RETIRED_META = "retired_node_ids"
 
 _RECORD_COLUMNS = (
     "kind, key, fields, version, hlc, field_hlcs, deleted, origin, updated_at, seq, "
@@ -157,6 +165,7 @@ class SQLStore(abc.ABC):
         self._url = url
         self._requested_node_id = node_id
         self._node_id = ""
+        self._retired: frozenset[str] = frozenset()
         self._closed = False
 
     # --- the dialect ------------------------------------------------------------------
@@ -187,18 +196,34 @@ class SQLStore(abc.ABC):
                 self._put_meta(s, "schema_version", str(version))
             row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = 'node_id'")
             if row is None:
-                node_id = self._requested_node_id or f"node-{uuid.uuid4().hex[:12]}"
+                node_id = self._requested_node_id or _new_node_id()
                 _check_node_id(node_id)
                 self._put_meta(s, "node_id", node_id)
             else:
                 node_id = str(row[0])
-                if self._requested_node_id and self._requested_node_id != node_id:
+            s.execute(
+                "UPDATE neonpay_clock SET node_id = ? WHERE id = 1 AND node_id = ''", (node_id,)
+            )
+            clock = s.fetchone("SELECT node_id FROM neonpay_clock WHERE id = 1")
+            assert clock is not None, "the clock row is created by the first migration"
+            node_id = str(clock[0])
+            retired = _retired_ids(s)
+            requested = self._requested_node_id
+            if requested and requested != node_id:
+                if requested not in retired:
                     raise ConfigurationError(
                         f"this store already belongs to node {node_id!r}; "
-                        f"node_id={self._requested_node_id!r} does not match. Omit node_id, "
+                        f"node_id={requested!r} does not match. Omit node_id, "
                         "or use another store"
                     )
+                logger.info(
+                    "node %s of %s was renewed as %s (see the store's retired node ids)",
+                    requested,
+                    self._url,
+                    node_id,
+                )
         self._node_id = node_id
+        self._retired = frozenset(retired)
 
     @property
     def url(self) -> str:
@@ -211,6 +236,16 @@ class SQLStore(abc.ABC):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def retired_node_ids(self) -> builtins.list[dict[str, Any]]:
+        with self._transaction(write=False) as s:
+            row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = ?", (RETIRED_META,))
+        return _retired_entries(row[0] if row else None)
+
+    def renew_node_id(self, reason: str) -> str:
+        with self._transaction(write=True) as s:
+            self._lock_clock(s)
+            return self._renew(s, reason)
 
     def __enter__(self) -> SQLStore:
         return self
@@ -234,9 +269,45 @@ class SQLStore(abc.ABC):
         )
 
     def _lock_clock(self, s: Session) -> tuple[int, HLC | None]:
-        row = s.fetchone(f"SELECT seq, hlc FROM neonpay_clock WHERE id = 1{self._for_update}")
+        """Lock the clock row: the sequence, the latest stamp, and (kept in memory) the
+        node id every write of this transaction uses; another process sharing the store
+        may have renewed it."""
+        row = s.fetchone(
+            f"SELECT seq, hlc, node_id FROM neonpay_clock WHERE id = 1{self._for_update}"
+        )
         assert row is not None, "the clock row is created by the first migration"
+        if row[2] != self._node_id:
+            self._node_id = str(row[2])
+            self._retired = frozenset(_retired_ids(s))
         return int(row[0]), (HLC.decode(row[1]) if row[1] else None)
+
+    def _renew(self, s: Session, reason: str) -> str:
+        """Move this store to a fresh node id (inside a transaction that locked the clock
+        row); the old one joins the retired ids. Returns the new id."""
+        old = self._node_id
+        new = _new_node_id()
+        row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = ?", (RETIRED_META,))
+        entries = _retired_entries(row[0] if row else None)
+        entries.append(
+            {"node_id": old, "retired_at": time.time(), "reason": reason, "new_node_id": new}
+        )
+        self._put_meta(s, RETIRED_META, _json.dumps_text(entries))
+        self._put_meta(s, "node_id", new)
+        s.execute("UPDATE neonpay_clock SET node_id = ? WHERE id = 1", (new,))
+        # Peers leave out of their feeds what they received from the old id, which this
+        # store may have lost: pull everything again, as the new id.
+        s.execute("UPDATE neonpay_cursors SET seq = 0 WHERE direction = 'pull'")
+        # If the transaction fails, the next _lock_clock finds the old id and reloads.
+        self._node_id = new
+        self._retired = self._retired | {old}
+        logger.warning(
+            "node %s of store %s takes the new node id %s: %s",
+            old,
+            self._url,
+            new,
+            reason,
+        )
+        return new
 
     @staticmethod
     def _save_clock(s: Session, seq: int, hlc: HLC | None) -> None:
@@ -338,9 +409,9 @@ class SQLStore(abc.ABC):
                 return current if current is not None and not current.deleted else None
             if new is not None and old is not None and dict(new) == dict(old):
                 return current
-            stamp = next_hlc(last, self._node_id)
             version = dict(current.version) if current else {}
-            version[self._node_id] = version.get(self._node_id, 0) + 1
+            version[self._node_id] = next_counter(version, self._node_id)
+            stamp = next_hlc(last, self._node_id)
             if new is None:
                 old_stamps = current.field_hlcs if current else {}
                 field_hlcs = {name: stamp.encode() for name in old_stamps}
@@ -366,13 +437,14 @@ class SQLStore(abc.ABC):
             return state
 
     def apply_batch(
-        self, incoming: Sequence[Record], decide: Decide
+        self, incoming: Sequence[Record], decide: Decide, *, from_peer: bool = False
     ) -> builtins.list[ApplyOutcome]:
         if not incoming:
             return []
         outcomes: list[ApplyOutcome] = []
         with self._transaction(write=True) as s:
             seq, last = self._lock_clock(s)
+            clock = _Clock(seq, last)
             local: dict[tuple[str, str], Record] = {}
             by_kind: dict[str, list[str]] = {}
             for record in incoming:
@@ -380,21 +452,27 @@ class SQLStore(abc.ABC):
             for kind, keys in by_kind.items():
                 for key, record in self._select_many(s, kind, keys).items():
                     local[(kind, key)] = record
-            rows: builtins.list[tuple[Any, ...]] = []
+            rows = clock.rows
             # An HLC moves past every stamp it receives, applied or not. Stamps are
             # fixed-width text that sorts like the clock, so the latest is found by
             # comparing text and decoded once.
             latest = ""
             rejected, applied = Outcome.REJECTED, Outcome.APPLIED
             for record in incoming:
-                outcome = decide(record, local.get((record.kind, record.key)))
+                mine = local.get((record.kind, record.key))
+                if from_peer:
+                    outcome = self._guarded(s, clock, local, record, mine, decide)
+                else:
+                    outcome = decide(record, mine)
+                    if outcome.outcome is applied and self._retired:
+                        outcome = self._not_as_retired(outcome, mine)
                 if outcome.outcome is not rejected and record.hlc > latest:
                     latest = record.hlc
                 state = outcome.state
                 if outcome.outcome is applied and state is not None:
-                    seq += 1
-                    state = copy_with(state, seq=seq)
-                    rows.append(_record_params(state, seq, outcome.received_from))
+                    clock.seq += 1
+                    state = copy_with(state, seq=clock.seq)
+                    rows.append(_record_params(state, clock.seq, outcome.received_from))
                     local[(state.kind, state.key)] = state
                     if state.hlc > latest:  # a merge: its stamp counts too
                         latest = state.hlc
@@ -407,12 +485,146 @@ class SQLStore(abc.ABC):
                         outcome.reason,
                     )
                 outcomes.append(outcome)
-            newest = _later(last, latest, outcomes)
+            newest = _later(clock.hlc, latest, outcomes)
             if rows:
                 self._write_states(s, rows)
             if rows or newest != last:
-                self._save_clock(s, seq, newest)
+                self._save_clock(s, clock.seq, newest)
         return outcomes
+
+    def _not_as_retired(self, outcome: ApplyOutcome, local: Record | None) -> ApplyOutcome:
+        """A state written here (a resolution) as a node id this store has retired, with
+        a counter beyond ours: computed before another process renewed the id. It is not
+        written (``KNOWN``, reason ``"moved"``: the caller computes it again)."""
+        state = outcome.state
+        if state is None or state.origin not in self._retired:
+            return outcome
+        if not counter_beyond(state, local, state.origin):
+            return outcome
+        return ApplyOutcome(Outcome.KNOWN, outcome.incoming, None, local, reason="moved")
+
+    def _guarded(
+        self,
+        s: Session,
+        clock: _Clock,
+        local: dict[tuple[str, str], Record],
+        record: Record,
+        mine: Record | None,
+        decide: Decide,
+    ) -> ApplyOutcome:
+        """:meth:`apply_batch` of one state from a peer, checked for counter reuse (see
+        :mod:`neonpay.sync.identity`) before ``decide`` sees it."""
+        if mine is not None:
+            reused_by = reuser(record, mine)
+            if reused_by is not None:
+                if reused_by == self._node_id or reused_by in self._retired:
+                    what = f"{record.kind} {record.key!r}"
+                    if reused_by == self._node_id:
+                        self._renew(
+                            s,
+                            f"a peer's state of {what} and ours hold different writes under "
+                            f"the same counters of {reused_by}: this store was restored from "
+                            "an older copy",
+                        )
+                    mine = self._restamp(clock, mine, record, reused_by)
+                    local[(mine.kind, mine.key)] = mine
+                    return decide(record, mine)
+                return ApplyOutcome(
+                    Outcome.REJECTED,
+                    record,
+                    None,
+                    mine,
+                    reason=(
+                        f"node {reused_by} issued the same version counters twice for this "
+                        f"record (its store was restored from an older copy?): refused; "
+                        f"node {reused_by} takes a new node id when it next syncs with "
+                        f"node {self._node_id}"
+                    ),
+                )
+        me = self._node_id
+        beyond = counter_beyond(record, mine, me)
+        if beyond:
+            issued = mine.version.get(me, 0) if mine is not None else 0
+            new = self._renew(
+                s,
+                f"a peer holds counter {beyond} of {me} for {record.kind} {record.key!r}, "
+                f"beyond the {issued} this store issued: this store was restored from an "
+                "older copy, or the peer forged the state",
+            )
+            return ApplyOutcome(
+                Outcome.REJECTED,
+                record,
+                None,
+                mine,
+                reason=(
+                    f"holds counter {beyond} of node {me}, which that node never issued for "
+                    f"this record (it issued {issued}): refused. Node {me} now has the new "
+                    f"node id {new}: if its store was restored from a backup, send the state "
+                    "again; otherwise the state was forged"
+                ),
+            )
+        return decide(record, mine)
+
+    def _restamp(self, clock: _Clock, mine: Record, seen: Record, reused: str) -> Record:
+        """Write our state again as a new write of our current node id: same fields and
+        field stamps, a fresh counter and stamp, so that it is concurrent with the
+        peer's state of the record (``seen``) instead of taken for it.
+
+        The counter of ``reused`` (the node id whose counters were issued twice) drops
+        below the first one both states hold: that one and the ones after it name two
+        different writes, so our state must not claim the peer's. Without the drop, our
+        state would dominate the peer's and silently discard the writes it holds."""
+        node = self._node_id
+        version = dict(mine.version)
+        below = min(version.get(reused, 0), seen.version.get(reused, 0)) - 1
+        if below > 0:
+            version[reused] = below
+        else:
+            version.pop(reused, None)
+        version[node] = next_counter(version, node)
+        stamp = next_hlc(clock.hlc, node, seen=HLC.decode(max(mine.hlc, seen.hlc)))
+        clock.hlc = stamp
+        clock.seq += 1
+        state = Record(
+            kind=mine.kind,
+            key=mine.key,
+            fields=dict(mine.fields),
+            version=dict(sorted(version.items())),
+            hlc=stamp.encode(),
+            field_hlcs=dict(mine.field_hlcs),
+            deleted=mine.deleted,
+            origin=node,
+            updated_at=time.time(),
+            seq=clock.seq,
+            resolution=mine.resolution,
+        )
+        clock.rows.append(_record_params(state, clock.seq, None))
+        clock.restamped.append(state)
+        logger.warning(
+            "%s %r re-stamped as a write of %s, concurrent with the peer's state %s",
+            mine.kind,
+            mine.key,
+            node,
+            seen.hlc,
+        )
+        return state
+
+    def reconcile(self, states: Sequence[Record]) -> builtins.list[Record]:
+        with self._transaction(write=True) as s:
+            seq, last = self._lock_clock(s)
+            clock = _Clock(seq, last)
+            local: dict[tuple[str, str], Record] = {}
+            for state in states:
+                key = (state.kind, state.key)
+                if key not in local:
+                    found = self._select_many(s, state.kind, [state.key]).get(state.key)
+                    if found is not None:
+                        local[key] = found
+                self._guarded(s, clock, local, state, local.get(key), _keep)
+            if clock.rows:
+                self._write_states(s, clock.rows)
+                self._save_clock(s, clock.seq, clock.hlc)
+        return clock.restamped
 
     def feed(
         self,
@@ -801,6 +1013,43 @@ class SQLStore(abc.ABC):
             )
             for r in rows
         ]
+
+
+class _Clock:
+    """The clock row of one write transaction as it moves, and the rows to write."""
+
+    __slots__ = ("hlc", "restamped", "rows", "seq")
+
+    def __init__(self, seq: int, hlc: HLC | None) -> None:
+        self.seq = seq
+        self.hlc = hlc
+        self.rows: builtins.list[tuple[Any, ...]] = []
+        self.restamped: builtins.list[Record] = []
+
+
+def _keep(incoming: Record, local: Record | None) -> ApplyOutcome:
+    """A decide that applies nothing (for :meth:`SQLStore.reconcile`)."""
+    return ApplyOutcome(Outcome.KNOWN, incoming, None, local)
+
+
+def _new_node_id() -> str:
+    return f"node-{uuid.uuid4().hex[:12]}"
+
+
+def _retired_entries(text: str | None) -> builtins.list[dict[str, Any]]:
+    """The retired node ids meta row, parsed (an empty list when absent or unreadable)."""
+    if not text:
+        return []
+    try:
+        value = _json.loads(text)
+    except ValueError:
+        return []
+    return [dict(e) for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+
+
+def _retired_ids(s: Session) -> builtins.list[str]:
+    row = s.fetchone("SELECT value FROM neonpay_meta WHERE name = ?", (RETIRED_META,))
+    return [str(e.get("node_id")) for e in _retired_entries(row[0] if row else None)]
 
 
 class CapacityError(ValidationError):

@@ -19,17 +19,39 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from neonpay.errors import ValidationError
+
 __all__ = [
     "HLC",
+    "MAX_CLOCK_SKEW",
+    "MAX_VERSION_COUNTER",
     "STAMP_RE",
     "Order",
     "VersionVector",
     "compare_versions",
     "merge_versions",
+    "next_counter",
     "next_hlc",
+    "stamp_node",
 ]
 
 VersionVector = dict[str, int]
+
+#: The largest counter a version vector may hold, for any node: ``2**53 - 1``, the
+#: largest whole number every JSON reader keeps exactly (a JavaScript ``Number``, a
+#: double). The wire codec and the record checks refuse anything above it, and a local
+#: write that would go past it fails (``ValidationError``) instead of producing a state
+#: that peers refuse. Headroom: a counter grows by one per write of one node to one
+#: record, so a node writing the same record a million times a second would need 285
+#: years to reach it; and a peer can never push a counter of *our* node id (we refuse
+#: counters of ours we never issued), so no state received can bring it near.
+MAX_VERSION_COUNTER = 2**53 - 1
+#: Seconds two clocks may disagree: how far a signed request's timestamp may be from the
+#: receiver's clock (the default ``tolerance`` of the HTTP server and client), and how
+#: far ahead of the receiver's clock a record's clock stamp may be. One setting, so that
+#: a clock that is off enough to have its stamps refused is also refused by signatures,
+#: and a receiver's clock is never dragged further ahead than this.
+MAX_CLOCK_SKEW = 300
 
 _WALL_DIGITS = 15
 _COUNTER_DIGITS = 6
@@ -92,6 +114,29 @@ def next_hlc(
     if counter > _MAX_COUNTER:  # astronomically unlikely; move the wall part instead
         return HLC(top_wall + 1, 0, node_id)
     return HLC(top_wall, counter, node_id)
+
+
+def stamp_node(stamp: str) -> str:
+    """The node id that issued a stamp in :meth:`HLC.encode` form (``""`` if none)."""
+    parts = stamp.split(".", 2)
+    return parts[2] if len(parts) == 3 else ""
+
+
+def next_counter(version: Mapping[str, int], node_id: str) -> int:
+    """The counter of ``node_id``'s next write to a record whose version is ``version``.
+
+    Raises:
+        ValidationError: it would pass :data:`MAX_VERSION_COUNTER` (peers would refuse
+            the state).
+    """
+    counter = version.get(node_id, 0) + 1
+    if counter > MAX_VERSION_COUNTER:
+        raise ValidationError(
+            "version",
+            f"node {node_id!r} has written this record {MAX_VERSION_COUNTER} times, the "
+            "most a version counter holds; give this store a new node id",
+        )
+    return counter
 
 
 class Order(enum.Enum):

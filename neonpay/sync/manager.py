@@ -48,6 +48,7 @@ from neonpay.store.base import Cursor, Outcome, Record
 from neonpay.sync.config import BotSyncConfig, ConflictResolution, SyncDirection
 from neonpay.sync.conflicts import ConflictResolver, SyncConflict
 from neonpay.sync.decide import decide, expecting, make_decide
+from neonpay.sync.identity import reuser
 from neonpay.sync.merge import merge_states, resolution_write, state_equal
 from neonpay.sync.pending import (
     conflict_from_row,
@@ -59,7 +60,7 @@ from neonpay.sync.propagation import notify_applied
 from neonpay.sync.protocol import ChangesPage, PushResult, Transport
 from neonpay.sync.reopen import load_open, save_open
 from neonpay.sync.results import SyncResult, SyncStatus
-from neonpay.sync.validation import RecordCheck
+from neonpay.sync.validation import MAX_CLOCK_AHEAD, RecordCheck
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -90,6 +91,8 @@ class _Run:
     reopen: dict[tuple[str, str], Record] = field(default_factory=dict)
     #: push with no echo suppression until the push cursor reaches this sequence
     resend_until: int = 0
+    #: records refused by the peer and sent once more in this run
+    retried: set[tuple[str, str]] = field(default_factory=set)
 
     def leave_open(self, remote: Record) -> None:
         """Skip this record for the rest of the run, and meet it again next run."""
@@ -277,6 +280,10 @@ class SyncManager:
             sent = received = requests = 0
             try:
                 transport = self._get_transport()
+                # a stamp may be as far ahead as the link's signature tolerance allows
+                self._check.max_clock_ahead = float(
+                    getattr(transport, "tolerance", MAX_CLOCK_AHEAD)
+                )
                 stats = transport.stats
                 sent, received, requests = stats.bytes_sent, stats.bytes_received, stats.requests
                 run = _Run(result, transport, peer_node=self._known_peer_node())
@@ -532,14 +539,39 @@ class SyncManager:
                 )
         if not valid:
             return []
-        outcomes = self.neonpay.store.apply_batch(valid, make_decide(run.peer_node))
+        outcomes = self.neonpay.store.apply_batch(valid, make_decide(run.peer_node), from_peer=True)
         applied = [
             o.state for o in outcomes if o.outcome is Outcome.APPLIED and o.state is not None
         ]
         run.result.pulled += len(applied)
         if applied:
             notify_applied(self.neonpay, applied, sender=run.peer_node)
+        for outcome in outcomes:
+            if outcome.outcome is Outcome.REJECTED:  # counter reuse (neonpay.sync.identity)
+                self._refused(run, outcome.incoming, outcome.local, outcome.reason)
         return [o.incoming for o in outcomes if o.outcome is Outcome.CONFLICT]
+
+    def _refused(self, run: _Run, remote: Record, local: Record | None, reason: str) -> None:
+        """The store refused a pulled state for counter reuse (neonpay.sync.identity).
+
+        When the peer itself reused the counters (its store was restored), our state
+        goes to it in this run: the peer finds out from it, takes a new node id and
+        answers with its re-stamped state. Otherwise (this store took a new node id, or
+        a third node reused them) it is reported and met again by the next run."""
+        key = (remote.kind, remote.key)
+        if (
+            local is not None
+            and self.config.direction.pushes
+            and key not in run.retried
+            and reuser(remote, local) == run.peer_node
+        ):
+            run.retried.add(key)
+            run.outbox.append(local)
+            return
+        run.leave_open(remote)
+        run.result.errors.append(
+            f"refused {_describe_record(remote)} from peer {self.peer_name!r}: {reason}"
+        )
 
     # --- push -------------------------------------------------------------------------------------
     async def _push(self, run: _Run) -> None:
@@ -645,6 +677,8 @@ class SyncManager:
             if item.outcome is Outcome.APPLIED:
                 run.result.pushed += 1
             elif item.outcome is Outcome.REJECTED:
+                if item.current is not None and self._reused_here(run, record, item.current):
+                    continue  # re-stamped: the push carries it again
                 run.result.errors.append(
                     f"peer {name!r} rejected {_describe_record(record)}: "
                     f"{item.reason or 'no reason given'}"
@@ -663,7 +697,35 @@ class SyncManager:
                         f"peer {name!r} sent an invalid state of {_describe_record(record)}: {exc}"
                     )
                     continue
+                restamped = self.neonpay.store.reconcile([current])  # did we reuse counters?
+                if restamped:
+                    notify_applied(self.neonpay, restamped, sender=None)
                 await self._resolve(run, current)
+
+    def _reused_here(self, run: _Run, sent: Record, current: Any) -> bool:
+        """The peer refused ``sent`` and answered its own state ``current``: when the two
+        prove that this store reused counters (it was restored from an older copy), the
+        store takes a new node id and re-stamps its state, which the push then carries.
+        When the peer refused a counter of its own node id that it never issued, and has
+        taken a new id since, ``sent`` goes once more in this run."""
+        try:
+            state = self._check.check(current)
+        except ValidationError:
+            return False
+        store = self.neonpay.store
+        restamped = store.reconcile([state])
+        if restamped:
+            notify_applied(self.neonpay, restamped, sender=None)
+            return True
+        key = (sent.kind, sent.key)
+        if key in run.retried:
+            return False
+        run.retried.add(key)
+        mine = store.get(sent.kind, sent.key, include_deleted=True)
+        if mine is None:
+            return False
+        run.outbox.append(mine)
+        return True
 
     # --- conflicts ------------------------------------------------------------------------
     async def _resolve(self, run: _Run, remote: Record) -> None:
@@ -791,12 +853,16 @@ class SyncManager:
         await self._resolve(run, remote)
 
     async def _take(self, run: _Run, remote: Record) -> None:
-        outcome = self.neonpay.store.apply_batch([remote], make_decide(run.peer_node))[0]
+        outcome = self.neonpay.store.apply_batch(
+            [remote], make_decide(run.peer_node), from_peer=True
+        )[0]
         if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
             run.result.pulled += 1
             notify_applied(self.neonpay, [outcome.state], sender=run.peer_node)
         elif outcome.outcome is Outcome.CONFLICT:
             await self._resolve(run, remote)
+        elif outcome.outcome is Outcome.REJECTED:
+            self._refused(run, remote, outcome.local, outcome.reason)
 
 
 def _may_be_stale_cursor(exc: PeerRejected) -> bool:

@@ -28,7 +28,7 @@ from neonpay.sync.protocol import (
     PushResult,
     item_result,
 )
-from neonpay.sync.validation import RecordCheck
+from neonpay.sync.validation import MAX_CLOCK_AHEAD, RecordCheck
 
 if TYPE_CHECKING:
     from neonpay.core.neonpay import NeonPay
@@ -49,9 +49,10 @@ class SyncService:
     Every method is synchronous and short (local transactions only).
     """
 
-    def __init__(self, neonpay: NeonPay) -> None:
+    def __init__(self, neonpay: NeonPay, *, max_clock_ahead: float = MAX_CLOCK_AHEAD) -> None:
         self.neonpay = neonpay
-        self._check = RecordCheck(neonpay)
+        # max_clock_ahead: the signature tolerance of the server (one setting)
+        self._check = RecordCheck(neonpay, max_clock_ahead=max_clock_ahead)
 
     @property
     def node_id(self) -> str:
@@ -148,6 +149,11 @@ class SyncService:
         :func:`~neonpay.sync.grants.grant_by_node`); records of kinds it may not write
         are ``REJECTED`` with the setting to change.
 
+        A state holding a counter of our node id beyond what we issued, or proving that a
+        node reused version counters, is ``REJECTED`` with our state as ``current``, so
+        that the sender can tell whether it is the node that reused them (its store was
+        restored from an older copy; see :mod:`neonpay.sync.identity`).
+
         Raises:
             AccessDenied: the grant rules out writing (a peer configured here as PUSH).
             ValidationError: the batch as a whole is malformed (too long, no sender).
@@ -177,7 +183,10 @@ class SyncService:
                 )
                 continue
             valid.append(checked)
-        outcomes = self.neonpay.store.apply_batch(valid, make_decide(sender)) if valid else []
+        # from_peer: refuse counters of our node id we never issued, and act on proof of
+        # counter reuse (see neonpay.sync.identity); such refusals carry our state
+        store = self.neonpay.store
+        outcomes = store.apply_batch(valid, make_decide(sender), from_peer=True) if valid else []
         applied: list[Record] = []
         answered: list[ItemResult] = []
         for outcome in outcomes:
@@ -189,7 +198,7 @@ class SyncService:
                     record.key,
                     kind,
                     outcome.reason,
-                    outcome.local if kind is Outcome.CONFLICT else None,
+                    outcome.local if kind is Outcome.CONFLICT or kind is Outcome.REJECTED else None,
                 )
             )
             if kind is Outcome.APPLIED and outcome.state is not None:
@@ -231,6 +240,8 @@ class SyncService:
         }
         if full:
             status["pending_conflicts"] = len(pending_conflicts(store, close_settled=False))
+            # node ids this store gave up (a restore from a backup was detected)
+            status["retired_node_ids"] = store.retired_node_ids()
         return status
 
 

@@ -17,7 +17,7 @@ from neonpay.core.settings import check_setting
 from neonpay.core.templates import Template
 from neonpay.errors import ValidationError
 from neonpay.store.base import KINDS, Record
-from neonpay.sync.clock import STAMP_RE
+from neonpay.sync.clock import MAX_CLOCK_SKEW, MAX_VERSION_COUNTER, STAMP_RE
 from neonpay.sync.nodes import is_node_id
 
 if TYPE_CHECKING:
@@ -27,11 +27,12 @@ __all__ = ["MAX_CLOCK_AHEAD", "RecordCheck"]
 
 _MAX_NODES = 1000
 _MAX_NODE_ID = 64
-_MAX_COUNTER = 2**53
-#: How far (seconds) a clock stamp from elsewhere may be ahead of our clock. A stamp far
-#: in the future would win every last-writer-wins decision and drag every node's clock
+_MAX_COUNTER = MAX_VERSION_COUNTER + 1  # counters are below this
+#: How far (seconds) a clock stamp from elsewhere may be ahead of our clock, by default:
+#: the signature tolerance (:data:`~neonpay.sync.clock.MAX_CLOCK_SKEW`). A stamp far in
+#: the future would win every last-writer-wins decision and drag every node's clock
 #: along; the HTTP layer applies the same bound (``Limits.max_clock_ahead``).
-MAX_CLOCK_AHEAD = 86_400.0
+MAX_CLOCK_AHEAD = float(MAX_CLOCK_SKEW)
 
 
 def _stamp(value: Any, field: str) -> str:
@@ -49,10 +50,15 @@ def _count(value: Any, field: str, *, low: int) -> int:
 
 
 class RecordCheck:
-    """Validates record states for one node (its limits, e.g. the highest price)."""
+    """Validates record states for one node (its limits, e.g. the highest price).
 
-    def __init__(self, neonpay: NeonPay) -> None:
+    ``max_clock_ahead``: seconds a state's clock stamp may be ahead of our clock (the
+    signature tolerance of the link it came over; assignable).
+    """
+
+    def __init__(self, neonpay: NeonPay, *, max_clock_ahead: float = MAX_CLOCK_AHEAD) -> None:
         self._neonpay = neonpay
+        self.max_clock_ahead = float(max_clock_ahead)
 
     # --- fields ------------------------------------------------------------------------
     def normalized_fields(self, kind: str, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +128,10 @@ class RecordCheck:
         Raises:
             ValidationError: what is wrong, naming the field.
         """
-        if (wire_checked and _wire_rules_ok(record)) or _plain_and_valid(record):
+        latest_ms = (time.time() + self.max_clock_ahead) * 1000
+        if (wire_checked and _wire_rules_ok(record, latest_ms)) or _plain_and_valid(
+            record, latest_ms
+        ):
             # the common case, tested in one pass
             fields = record.fields
             if not record.deleted:
@@ -174,11 +183,12 @@ class RecordCheck:
             _count(counter, "version", low=1)
         hlc = _stamp(record.hlc, "hlc")
         ahead = int(hlc[:15]) / 1000 - time.time()
-        if ahead > MAX_CLOCK_AHEAD:
+        if ahead > self.max_clock_ahead:
             raise ValidationError(
                 "hlc",
-                f"the clock stamp is {ahead / 3600:.0f} hours in the future of this "
-                "node's clock; one of the two clocks is wrong",
+                f"the clock stamp is {ahead:.0f} s in the future of this node's clock, more than "
+                f"the {self.max_clock_ahead:.0f} s allowed (the signature tolerance); one of the "
+                "two clocks is wrong",
                 kind=kind,
             )
         stamps = record.field_hlcs
@@ -245,7 +255,7 @@ _KIND_SET = frozenset(KINDS)
 _CODE_KINDS = frozenset(("promo_code", "promo_usage"))
 
 
-def _plain_and_valid(record: Any) -> TypeGuard[Record]:
+def _plain_and_valid(record: Any, latest_ms: float | None = None) -> TypeGuard[Record]:
     """Whether ``record`` is a :class:`Record` of plain values whose metadata passes
     every rule of :meth:`RecordCheck.check` (its fields are checked apart). False says
     only "look closer": the named checks then find the problem, or accept a state made
@@ -268,7 +278,7 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
     if (
         type(hlc) is not str
         or STAMP_RE.fullmatch(hlc) is None
-        or int(hlc[:15]) > (time.time() + MAX_CLOCK_AHEAD) * 1000
+        or int(hlc[:15]) > _latest(latest_ms)
     ):
         return False
     stamps = record.field_hlcs
@@ -302,6 +312,12 @@ def _plain_and_valid(record: Any) -> TypeGuard[Record]:
     )
 
 
+def _latest(latest_ms: float | None) -> float:
+    """The latest clock stamp wall time (ms) accepted: ``latest_ms``, else the default
+    bound from now."""
+    return (time.time() + MAX_CLOCK_AHEAD) * 1000 if latest_ms is None else latest_ms
+
+
 def _key_ok(kind: str, key: str) -> bool:
     """Whether ``key`` is a valid key of ``kind``: a promo code in its normal (upper-case)
     form for codes and their counters, an id (:func:`~neonpay.core.validation.check_id`)
@@ -314,7 +330,7 @@ def _key_ok(kind: str, key: str) -> bool:
         return False
 
 
-def _wire_rules_ok(record: Any) -> TypeGuard[Record]:
+def _wire_rules_ok(record: Any, latest_ms: float | None = None) -> TypeGuard[Record]:
     """:func:`_plain_and_valid` for a record the wire codec built: the codec checked the
     types, the formats of node ids and stamps, that field stamps are not later than the
     record's, and that a tombstone has no fields; what is left are the rules it does not
@@ -333,7 +349,7 @@ def _wire_rules_ok(record: Any) -> TypeGuard[Record]:
             if not 0 < counter < _MAX_COUNTER:
                 return False
         hlc = record.hlc
-        if int(hlc[:15]) > (time.time() + MAX_CLOCK_AHEAD) * 1000:
+        if int(hlc[:15]) > _latest(latest_ms):
             return False
         stamps = record.field_hlcs
         if len(stamps) > 10_000:

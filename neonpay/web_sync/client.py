@@ -23,6 +23,7 @@ import logging
 import ssl as _ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -181,7 +182,8 @@ class HttpTransport:
         self.batch_size = batch_size
         self.max_batch_bytes = max_batch_bytes
         self.tolerance = tolerance
-        self.limits = limits
+        # a record's clock stamp may be as far ahead as a signed timestamp: one setting
+        self.limits = replace(limits, max_clock_ahead=float(tolerance))
         self.stats = TransportStats()
         self._ssl = ssl
         self._session: aiohttp.ClientSession | None = None

@@ -16,7 +16,7 @@ from typing import Any
 
 from neonpay import _json
 from neonpay.store.base import KINDS, Outcome, Record, checked_record
-from neonpay.sync.clock import STAMP_RE
+from neonpay.sync.clock import MAX_VERSION_COUNTER, STAMP_RE
 from neonpay.sync.nodes import is_node_id
 from neonpay.sync.protocol import ChangesPage, ItemResult, PeerInfo, PushResult, item_result
 from neonpay.web_sync.errors import WireError
@@ -39,8 +39,10 @@ __all__ = [
     "records_from_wire",
 ]
 
-#: The largest version-vector counter accepted (a signed 64-bit integer).
-MAX_COUNTER = 2**63 - 1
+#: The largest whole number accepted on the wire (version counters, sequences, cursors):
+#: :data:`neonpay.sync.clock.MAX_VERSION_COUNTER`, ``2**53 - 1``, exact in every JSON
+#: reader.
+MAX_COUNTER = MAX_VERSION_COUNTER
 _MAX_FIELD_NAME = 128
 _MAX_REASON = 2000
 _MAX_SOFTWARE = 200
@@ -132,7 +134,11 @@ def _stamp(value: Any, where: str, *, latest_ms: int | None) -> str:
     if not isinstance(value, str) or STAMP_RE.fullmatch(value) is None:
         raise _schema(where, "must be a clock stamp WWWWWWWWWWWWWWW.CCCCCC.node")
     if latest_ms is not None and int(value[:15]) > latest_ms:  # the wall part, in ms
-        raise WireError("clock_ahead", f"{where}: the clock stamp is too far in the future")
+        raise WireError(
+            "clock_ahead",
+            f"{where}: the clock stamp is ahead of this node's clock by more than the "
+            "allowed clock skew (the signature tolerance); one of the two clocks is wrong",
+        )
     return value
 
 

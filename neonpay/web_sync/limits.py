@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neonpay.errors import ConfigurationError
+from neonpay.sync.clock import MAX_CLOCK_SKEW
 
 __all__ = ["DEFAULT_LIMITS", "Limits"]
 
@@ -25,7 +26,9 @@ class Limits:
         max_key: characters of a record key.
         max_fields: fields of one record.
         max_version_nodes: entries of one version vector.
-        max_clock_ahead: seconds a record's clock stamp may be ahead of ours.
+        max_clock_ahead: seconds a record's clock stamp may be ahead of ours: the
+            signature tolerance (``create_sync_app(tolerance=...)`` passes its own
+            here), 300 by default (:data:`neonpay.sync.clock.MAX_CLOCK_SKEW`).
         compress_threshold: responses larger than this are gzipped when the client
             accepts gzip.
     """
@@ -38,7 +41,7 @@ class Limits:
     max_key: int = 256
     max_fields: int = 1000
     max_version_nodes: int = 1000
-    max_clock_ahead: float = 86_400.0
+    max_clock_ahead: float = float(MAX_CLOCK_SKEW)
     compress_threshold: int = 512
 
     def __post_init__(self) -> None:

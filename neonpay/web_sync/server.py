@@ -192,8 +192,10 @@ def create_sync_app(
     }
     if overrides:
         limits = replace(limits, **overrides)
+    # one setting: a clock stamp may be as far ahead as a signed timestamp may be away
+    limits = replace(limits, max_clock_ahead=float(tolerance))
     if service is None:
-        service = SyncService(neonpay)
+        service = SyncService(neonpay, max_clock_ahead=float(tolerance))
     app = web.Application(
         middlewares=[_error_middleware],
         # We inflate request bodies ourselves, after checking the signature and within

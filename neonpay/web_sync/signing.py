@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from neonpay.errors import InvalidSignature, StaleTimestamp
+from neonpay.sync.clock import MAX_CLOCK_SKEW
 from neonpay.sync.credentials import check_secret, signing_key
 
 __all__ = [
@@ -51,8 +52,10 @@ SIGNATURE_HEADER = "webhook-signature"
 #: The node id of the requester (GET) or sender (POST); covered by the signature.
 NODE_HEADER = "X-NeonPay-Node"
 SIGNATURE_VERSION = "v1"
-#: Seconds a signed timestamp may be away from the receiver's clock, either way.
-DEFAULT_TOLERANCE = 300
+#: Seconds a signed timestamp may be away from the receiver's clock, either way. The same
+#: setting bounds how far ahead of the receiver's clock a record's clock stamp may be
+#: (:data:`neonpay.sync.clock.MAX_CLOCK_SKEW`, ``Limits.max_clock_ahead``).
+DEFAULT_TOLERANCE = MAX_CLOCK_SKEW
 
 _ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}", re.ASCII)

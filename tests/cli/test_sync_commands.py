@@ -385,7 +385,7 @@ def test_serve_applies_and_prints_its_unknown_peers_policy(
     assert "(--unknown-peers refuse)" in stdout
 
 
-def test_status_shows_a_bot_that_signs_as_a_new_node(cli: CLI, tmp_path: Path) -> None:
+def test_status_shows_new_node_ids_of_bots_and_of_this_store(cli: CLI, tmp_path: Path) -> None:
     from neonpay import create_neonpay
     from neonpay.sync.grants import note_inbound_node
 
@@ -393,9 +393,13 @@ def test_status_shows_a_bot_that_signs_as_a_new_node(cli: CLI, tmp_path: Path) -
     with create_neonpay(storage=f"sqlite:///{tmp_path / 'neonpay.db'}") as node:
         note_inbound_node(node.store, "Store Bot", "node-old", now=1.0)
         note_inbound_node(node.store, "Store Bot", "node-new", now=2.0)
+        old_id = node.node_id
+        new_id = node.store.renew_node_id("a peer held a counter of ours we never issued")
     shown = cli("sync", "status")
     assert shown.code == 0, shown.stderr
     assert "bot 'Store Bot' now signs its requests as node node-new (was node-old)" in shown.stderr
+    assert f"this store was node {old_id} until it moved to node {new_id}" in shown.stderr
     data = cli("sync", "status", "--json").json()
     [peer] = data["peers"]
     assert peer["signs_as"]["previous_node_id"] == "node-old"
+    assert [r["node_id"] for r in data["retired_node_ids"]] == [old_id]

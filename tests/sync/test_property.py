@@ -156,6 +156,8 @@ async def _scenario(root: Path, size: int, steps: list[Any]) -> None:
             for node in nodes:
                 assert node.promotions.usage(code) == log.uses[code]
         _check_history(nodes, log)
+        for i, node in enumerate(nodes):  # no history of honest nodes looks like reuse
+            assert node.node_id == f"n{i}", node.store.retired_node_ids()
     finally:
         await net.close()
 

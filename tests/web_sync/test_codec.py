@@ -120,6 +120,7 @@ BAD_RECORDS: list[tuple[str, Any, str]] = [
     ("float counter", wire_record(version={"node-a": 1.5}), "bad_schema"),
     ("string counter", wire_record(version={"node-a": "1"}), "bad_schema"),
     ("huge counter", wire_record(version={"node-a": 2**63}), "bad_schema"),
+    ("counter past the ceiling", wire_record(version={"node-a": 2**53}), "bad_schema"),
     ("bad node id", wire_record(version={"node a": 1}), "bad_schema"),
     (
         "too many nodes",

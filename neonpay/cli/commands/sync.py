@@ -601,6 +601,11 @@ def status(ctx: Context) -> int:
         title="Bots",
         empty="none",
     )
+    for retired in report.get("retired_node_ids", []):
+        out.warn(
+            f"this store was node {retired.get('node_id')} until it moved to node "
+            f"{retired.get('new_node_id')}: {retired.get('reason', '')}"
+        )
     for peer in report["peers"]:
         signs_as = peer.get("signs_as") or {}
         if signs_as.get("previous_node_id"):
