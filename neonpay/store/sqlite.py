@@ -61,6 +61,7 @@ class SQLiteStore(SQLStore):
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._shared_reads = str(path) == ":memory:"  # one private database: one connection
         try:
             if str(path) != ":memory:":
@@ -117,7 +118,7 @@ class SQLiteStore(SQLStore):
                 conn.execute("PRAGMA query_only = ON")
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot open {self.url} for reading: {exc}") from exc
-            with self._lock:
+            with self._readers_lock:  # not the writer's lock: that may wait for minutes
                 if self._closed:
                     conn.close()
                     raise StorageError(f"the store {self.url} is closed")
@@ -185,10 +186,11 @@ class SQLiteStore(SQLStore):
             if self._closed:
                 return
             self._closed = True
-            for reader in self._readers:
-                with contextlib.suppress(sqlite3.Error):  # closing rarely fails
-                    reader.close()
-            self._readers.clear()
+            with self._readers_lock:
+                for reader in self._readers:
+                    with contextlib.suppress(sqlite3.Error):  # closing rarely fails
+                        reader.close()
+                self._readers.clear()
             try:
                 self._conn.close()
             except sqlite3.Error as exc:  # pragma: no cover - closing rarely fails

@@ -24,6 +24,7 @@ never receives from us):
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import importlib.util
 import logging
@@ -286,9 +287,11 @@ class SyncManager:
                 )
                 stats = transport.stats
                 sent, received, requests = stats.bytes_sent, stats.bytes_received, stats.requests
-                run = _Run(result, transport, peer_node=self._known_peer_node())
-                run.resend_until = self._load_resend()
-                kept = load_open(self.neonpay.store, name, run.peer_node)
+                run = _Run(
+                    result, transport, peer_node=await asyncio.to_thread(self._known_peer_node)
+                )
+                run.resend_until = await asyncio.to_thread(self._load_resend)
+                kept = await asyncio.to_thread(load_open, self.neonpay.store, name, run.peer_node)
                 run.reopen.update(kept)
                 if pull:
                     try:
@@ -311,12 +314,12 @@ class SyncManager:
                     logger.exception("sync with %r failed unexpectedly", name)
             finally:
                 if run is not None:
-                    self._keep_open(run, kept)
+                    await asyncio.to_thread(self._keep_open, run, kept)
                     stats = run.transport.stats
                     result.bytes_sent = stats.bytes_sent - sent
                     result.bytes_received = stats.bytes_received - received
                     result.requests = stats.requests - requests
-                self._finish(result)
+                await asyncio.to_thread(self._finish, result)
         return result
 
     def _keep_open(self, run: _Run, kept: Mapping[tuple[str, str], Record]) -> None:
@@ -458,7 +461,7 @@ class SyncManager:
         store = self.neonpay.store
         name = self.peer_name
         kinds = list(self.config.kinds)
-        since = store.get_cursor(name, "pull").seq
+        since = (await asyncio.to_thread(store.get_cursor, name, "pull")).seq
         restarted = False
         # The next page is asked for while this one is applied (one request ahead); its
         # answer, or its failure, is taken only after this page's cursor is stored.
@@ -478,15 +481,15 @@ class SyncManager:
                         raise
                     # A cursor beyond the peer's head: was its store replaced?
                     info = await run.transport.info()
-                    replaced = self._learn_peer_node(run, info.node_id)
+                    replaced = await asyncio.to_thread(self._learn_peer_node, run, info.node_id)
                     if not replaced and info.last_seq >= since:
                         raise
                     if not replaced:
-                        self._peer_restored(run, info.node_id)
+                        await asyncio.to_thread(self._peer_restored, run, info.node_id)
                     since, restarted = 0, True
                     continue
                 run.contacted = True
-                if self._learn_peer_node(run, page.node_id):
+                if await asyncio.to_thread(self._learn_peer_node, run, page.node_id):
                     if restarted:
                         raise SyncError(f"peer {name!r} changed its node id during the sync")
                     since, restarted = 0, True
@@ -507,7 +510,9 @@ class SyncManager:
                     )
                     await asyncio.sleep(0)  # let it go out before the page is applied
                 await self._apply_pulled(run, page.records)
-                store.set_cursor(name, "pull", Cursor(page.next_cursor, page.node_id))
+                await asyncio.to_thread(
+                    store.set_cursor, name, "pull", Cursor(page.next_cursor, page.node_id)
+                )
                 since = page.next_cursor
                 if not page.has_more:
                     return
@@ -517,10 +522,15 @@ class SyncManager:
                 await asyncio.gather(ahead, return_exceptions=True)
 
     async def _apply_pulled(self, run: _Run, records: Sequence[Record]) -> None:
-        with collection_paused():  # the page's objects die together (neonpay._gcpause)
-            conflicts = self._store_pulled(run, records)
+        conflicts = await asyncio.to_thread(self._store_pulled_paused, run, records)
         for remote in conflicts:
             await self._resolve(run, remote)
+
+    def _store_pulled_paused(self, run: _Run, records: Sequence[Record]) -> list[Record]:
+        """:meth:`_store_pulled` in a worker thread, the collector paused: the page's
+        objects die together (see :mod:`neonpay._gcpause`)."""
+        with collection_paused():
+            return self._store_pulled(run, records)
 
     def _store_pulled(self, run: _Run, records: Sequence[Record]) -> list[Record]:
         """Check and apply a pulled page; the peer's states that conflict with ours."""
@@ -580,8 +590,8 @@ class SyncManager:
         if run.peer_node is None:
             info = await run.transport.info()
             run.contacted = True
-            self._learn_peer_node(run, info.node_id)
-        since = store.get_cursor(name, "push").seq
+            await asyncio.to_thread(self._learn_peer_node, run, info.node_id)
+        since = (await asyncio.to_thread(store.get_cursor, name, "push")).seq
         kinds = list(self.config.kinds)
         restarted = False
         # Pipelined: page k+1 is read and sent while the peer applies page k (at most two
@@ -604,11 +614,14 @@ class SyncManager:
                     await self._handle_pushed(run, batch, result)
                     continue
                 echo = since < run.resend_until  # the peer lost what it had: its own states too
-                page = store.feed(
-                    since,
-                    self.config.page_size,
-                    kinds=kinds,
-                    exclude_received_from=None if echo else run.peer_node,
+                page = await asyncio.to_thread(
+                    functools.partial(
+                        store.feed,
+                        since,
+                        self.config.page_size,
+                        kinds=kinds,
+                        exclude_received_from=None if echo else run.peer_node,
+                    )
                 )
                 records = [r for r in page.records if (r.kind, r.key) not in run.unsettled]
                 if not records:
@@ -622,13 +635,17 @@ class SyncManager:
                             since, restarted = 0, True
                         continue
                     if page.next_cursor != since:
-                        store.set_cursor(name, "push", Cursor(page.next_cursor, run.peer_node))
+                        await asyncio.to_thread(
+                            store.set_cursor, name, "push", Cursor(page.next_cursor, run.peer_node)
+                        )
                     if page.records:  # all of them left unsettled in this run: skip them
                         since = page.next_cursor
                         continue
                     if run.contacted:
                         if run.resend_until and since >= run.resend_until:
-                            store.set_meta(self._resend_meta, "")  # caught up
+                            await asyncio.to_thread(
+                                store.set_meta, self._resend_meta, ""
+                            )  # caught up
                             run.resend_until = 0
                         return
                     # nothing to send and no word from the peer yet: an empty push checks it
@@ -657,11 +674,14 @@ class SyncManager:
         the peer turned out to have a new node id (nothing handled then)."""
         result = await sent.task
         run.contacted = True
-        if self._learn_peer_node(run, result.node_id):
+        if await asyncio.to_thread(self._learn_peer_node, run, result.node_id):
             return True
         await self._handle_pushed(run, sent.records, result)
-        self.neonpay.store.set_cursor(
-            self.peer_name, "push", Cursor(sent.next_cursor, run.peer_node)
+        await asyncio.to_thread(
+            self.neonpay.store.set_cursor,
+            self.peer_name,
+            "push",
+            Cursor(sent.next_cursor, run.peer_node),
         )
         return False
 
@@ -677,7 +697,9 @@ class SyncManager:
             if item.outcome is Outcome.APPLIED:
                 run.result.pushed += 1
             elif item.outcome is Outcome.REJECTED:
-                if item.current is not None and self._reused_here(run, record, item.current):
+                if item.current is not None and await asyncio.to_thread(
+                    self._reused_here, run, record, item.current
+                ):
                     continue  # re-stamped: the push carries it again
                 run.result.errors.append(
                     f"peer {name!r} rejected {_describe_record(record)}: "
@@ -697,7 +719,8 @@ class SyncManager:
                         f"peer {name!r} sent an invalid state of {_describe_record(record)}: {exc}"
                     )
                     continue
-                restamped = self.neonpay.store.reconcile([current])  # did we reuse counters?
+                # did we reuse counters?
+                restamped = await asyncio.to_thread(self.neonpay.store.reconcile, [current])
                 if restamped:
                     notify_applied(self.neonpay, restamped, sender=None)
                 await self._resolve(run, current)
@@ -742,7 +765,9 @@ class SyncManager:
                 f"gave up after {self.max_rounds} rounds, the next sync tries again"
             )
             return
-        local = store.get(remote.kind, remote.key, include_deleted=True)
+        local = await asyncio.to_thread(
+            functools.partial(store.get, remote.kind, remote.key, include_deleted=True)
+        )
         direction = self.config.direction
         if local is None:
             if direction.pulls:
@@ -788,7 +813,7 @@ class SyncManager:
             )
             return
         conflict.outcome = "custom"
-        state = self._new_write(local, remote, fields)
+        state = await asyncio.to_thread(self._new_write, local, remote, fields)
         await self._write(run, local, state, remote)
 
     async def _apply_strategy(
@@ -801,7 +826,9 @@ class SyncManager:
     ) -> None:
         direction = self.config.direction
         if strategy is ConflictResolution.ASK_USER:
-            conflict.id = record_pending(self.neonpay.store, self.peer_name, local, remote)
+            conflict.id = await asyncio.to_thread(
+                record_pending, self.neonpay.store, self.peer_name, local, remote
+            )
             conflict.outcome = "pending"
         elif strategy is ConflictResolution.MERGE:
             assert conflict.merged is not None
@@ -827,13 +854,15 @@ class SyncManager:
                 return
             conflict.outcome = "source"
             fields = None if local.deleted else local.fields
-            await self._write(run, local, self._new_write(local, remote, fields), remote)
+            state = await asyncio.to_thread(self._new_write, local, remote, fields)
+            await self._write(run, local, state, remote)
         elif direction is SyncDirection.PUSH:  # TARGET_WINS, but the peer may not write to us
             conflict.outcome = "kept_local"
         else:
             conflict.outcome = "target"
             fields = None if remote.deleted else remote.fields
-            await self._write(run, local, self._new_write(local, remote, fields), remote)
+            state = await asyncio.to_thread(self._new_write, local, remote, fields)
+            await self._write(run, local, state, remote)
 
     def _new_write(self, local: Record, remote: Record, fields: Mapping[str, Any] | None) -> Record:
         """A resolution written by this node, dominating both sides."""
@@ -844,8 +873,12 @@ class SyncManager:
         """Write a resolution computed against ``local``; if our state moved meanwhile,
         resolve again (bounded by ``max_rounds``)."""
         sender = run.peer_node if state_equal(state, remote) else None
-        outcome = self.neonpay.store.apply_batch(
-            [state], expecting({(state.kind, state.key): local}, sender=sender)
+        outcome = (
+            await asyncio.to_thread(
+                self.neonpay.store.apply_batch,
+                [state],
+                expecting({(state.kind, state.key): local}, sender=sender),
+            )
         )[0]
         if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
             notify_applied(self.neonpay, [outcome.state], sender=run.peer_node)
@@ -853,8 +886,15 @@ class SyncManager:
         await self._resolve(run, remote)
 
     async def _take(self, run: _Run, remote: Record) -> None:
-        outcome = self.neonpay.store.apply_batch(
-            [remote], make_decide(run.peer_node), from_peer=True
+        outcome = (
+            await asyncio.to_thread(
+                functools.partial(
+                    self.neonpay.store.apply_batch,
+                    [remote],
+                    make_decide(run.peer_node),
+                    from_peer=True,
+                )
+            )
         )[0]
         if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
             run.result.pulled += 1
