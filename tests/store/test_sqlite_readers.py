@@ -21,12 +21,12 @@ def test_a_fresh_thread_reads_while_a_write_waits_for_the_lock(tmp_path: Path) -
         other.execute("BEGIN IMMEDIATE")  # another process's writer, in effect
         other.execute("UPDATE neonpay_meta SET value = value WHERE name = 'schema_version'")
         wrote = threading.Event()
-        writer = threading.Thread(
-            target=lambda: (
-                store.mutate("setting", "greeting", lambda old: {"value": "bye"}),
-                wrote.set(),
-            )
-        )
+
+        def write() -> None:
+            store.mutate("setting", "greeting", lambda old: {"value": "bye"})
+            wrote.set()
+
+        writer = threading.Thread(target=write)
         writer.start()
         read: list[Record | None] = []
         # a thread that has never read before: its connection is made now
