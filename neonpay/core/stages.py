@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -199,6 +199,36 @@ class StageCatalog:
 
         self._catalog.write(KIND, stage_id, lambda old: fields, max_live=self.max_stages)
         return PaymentStage.from_fields(fields)
+
+    def create_many(
+        self, stages: Mapping[str, PaymentStage] | Iterable[tuple[str, PaymentStage]]
+    ) -> int:
+        """Create or replace many stages in one transaction; how many changed.
+
+        Every stage is checked first, as :meth:`create` checks one; then all are written
+        together, or none (a bad stage or a full catalog changes nothing).
+
+        Raises:
+            ValidationError: a stage breaks a rule (the message names its id), or the
+                creates would exceed ``max_stages``.
+        """
+        pairs = stages.items() if isinstance(stages, Mapping) else stages
+        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ValidationError("stages", "must be (stage_id, PaymentStage) pairs", kind=KIND)
+            stage_id, stage = pair
+            if not isinstance(stage, PaymentStage):
+                raise ValidationError(
+                    "stage", f"{stage_id!r}: must be a PaymentStage, not {type(stage).__name__}"
+                )
+            try:
+                items.append((KIND, stage_id, self.validate(stage_id, stage.to_fields())))
+            except ValidationError as exc:
+                raise ValidationError(
+                    exc.field, f"stage {stage_id!r}: {exc.rule}", kind=KIND
+                ) from exc
+        return len(self._catalog.write_many(items, max_live={KIND: self.max_stages}))
 
     def get(self, stage_id: str) -> PaymentStage | None:
         record = self._catalog.store.get(KIND, stage_id)

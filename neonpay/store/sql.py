@@ -21,13 +21,16 @@ from neonpay.errors import ConfigurationError, NotFoundError, ValidationError
 from neonpay.store.base import (
     ApplyOutcome,
     ConflictRow,
+    Consume,
     Cursor,
     Decide,
     FeedPage,
     Mutation,
     Outcome,
+    PaymentEffects,
     PaymentRow,
     Record,
+    RecordedPayment,
     SyncRunRow,
     checked_outcome,
     checked_record,
@@ -42,6 +45,18 @@ _RECORD_COLUMNS = (
     "resolution, received_from"
 )
 _IN_CHUNK = 500
+
+
+class _Clock:
+    """The clock row as read under the write lock: the last sequence and stamp, and
+    whether a write of this transaction moved them."""
+
+    __slots__ = ("last", "moved", "seq")
+
+    def __init__(self, seq: int, last: HLC | None) -> None:
+        self.seq = seq
+        self.last = last
+        self.moved = False
 
 
 class Session(abc.ABC):
@@ -158,6 +173,8 @@ class SQLStore(abc.ABC):
         self._requested_node_id = node_id
         self._node_id = ""
         self._closed = False
+        #: kind -> the most live records this store object accepts (set_live_limit)
+        self._live_limits: dict[str, int] = {}
 
     # --- the dialect ------------------------------------------------------------------
     @abc.abstractmethod
@@ -246,6 +263,37 @@ class SQLStore(abc.ABC):
         )
 
     @staticmethod
+    def _live(s: Session, kind: str) -> int:
+        """How many live records of ``kind`` the counts table holds (no scan)."""
+        row = s.fetchone("SELECT live FROM neonpay_live WHERE kind = ?", (kind,))
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _add_live(s: Session, deltas: Mapping[str, int]) -> None:
+        """Move the live counts by ``deltas``, in the transaction of the writes."""
+        rows = [(kind, delta) for kind, delta in deltas.items() if delta]
+        if rows:
+            s.executemany(
+                "INSERT INTO neonpay_live (kind, live) VALUES (?, ?) ON CONFLICT (kind) "
+                "DO UPDATE SET live = neonpay_live.live + excluded.live",
+                rows,
+            )
+
+    def _limit(self, kind: str, given: int | None) -> int | None:
+        """The tighter of a call's ``max_live`` and the store's limit for ``kind``."""
+        kept = self._live_limits.get(kind)
+        if given is None:
+            return kept
+        return given if kept is None else min(given, kept)
+
+    def set_live_limit(self, kind: str, limit: int | None) -> None:
+        if limit is None:
+            self._live_limits.pop(kind, None)
+            return
+        _check_limit(limit)
+        self._live_limits[kind] = limit
+
+    @staticmethod
     def _select_many(s: Session, kind: str, keys: Sequence[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
         unique = list(dict.fromkeys(keys))
@@ -308,62 +356,128 @@ class SQLStore(abc.ABC):
         return [_record_from_row(row) for row in rows]
 
     def count(self, kind: str | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM neonpay_records WHERE deleted = 0"
-        params: tuple[Any, ...] = ()
-        if kind is not None:
-            sql += " AND kind = ?"
-            params = (kind,)
         with self._transaction(write=False) as s:
-            row = s.fetchone(sql, params)
+            if kind is not None:
+                return self._live(s, kind)
+            row = s.fetchone("SELECT COALESCE(SUM(live), 0) FROM neonpay_live")
         return int(row[0]) if row else 0
 
     def mutate(
         self, kind: str, key: str, change: Mutation, *, max_live: int | None = None
     ) -> Record | None:
         with self._transaction(write=True) as s:
-            seq, last = self._lock_clock(s)
+            clock = _Clock(*self._lock_clock(s))
             current = self._select_many(s, kind, [key]).get(key)
-            old = None if current is None or current.deleted else current.fields
-            new = change(old)
-            if new is not None:
-                # Compare and return the fields as they are stored (a tuple is a list).
-                new = _json.loads(_json.dumps(dict(new)))
-            if old is None and new is not None and max_live is not None:
-                row = s.fetchone(
-                    "SELECT COUNT(*) FROM neonpay_records WHERE kind = ? AND deleted = 0", (kind,)
-                )
-                if row is not None and int(row[0]) >= max_live:
-                    raise CapacityError(kind, max_live)
-            if new is None and old is None:
-                return current if current is not None and not current.deleted else None
-            if new is not None and old is not None and dict(new) == dict(old):
-                return current
-            stamp = next_hlc(last, self._node_id)
-            version = dict(current.version) if current else {}
-            version[self._node_id] = version.get(self._node_id, 0) + 1
-            if new is None:
-                old_stamps = current.field_hlcs if current else {}
-                field_hlcs = {name: stamp.encode() for name in old_stamps}
-            else:
-                field_hlcs = _stamp_fields(
-                    old, new, current.field_hlcs if current else {}, stamp.encode()
-                )
-            seq += 1
-            state = Record(
-                kind=kind,
-                key=key,
-                fields=dict(new) if new is not None else {},
-                version=dict(sorted(version.items())),
-                hlc=stamp.encode(),
-                field_hlcs=field_hlcs,
-                deleted=new is None,
-                origin=self._node_id,
-                updated_at=time.time(),
-                seq=seq,
-            )
-            self._write_states(s, [_record_params(state, seq, None)])
-            self._save_clock(s, seq, stamp)
+            state = self._change(s, clock, kind, key, current, change, self._limit(kind, max_live))
+            if clock.moved:
+                self._save_clock(s, clock.seq, clock.last)
             return state
+
+    def _change(
+        self,
+        s: Session,
+        clock: _Clock,
+        kind: str,
+        key: str,
+        current: Record | None,
+        change: Mutation,
+        limit: int | None,
+    ) -> Record | None:
+        """One local write inside a transaction that holds the write lock: the record,
+        its log entry and the live count. Returns what :meth:`mutate` returns."""
+        old = None if current is None or current.deleted else current.fields
+        new = change(old)
+        if new is not None:
+            # Compare and return the fields as they are stored (a tuple is a list).
+            new = _json.loads(_json.dumps(dict(new)))
+        if old is None and new is not None and limit is not None and self._live(s, kind) >= limit:
+            raise CapacityError(kind, limit)
+        if new is None and old is None:
+            return current if current is not None and not current.deleted else None
+        if new is not None and old is not None and dict(new) == dict(old):
+            return current
+        state = self._local_state(clock, kind, key, current, new)
+        self._write_states(s, [_record_params(state, state.seq, None)])
+        if (old is None) != (new is None):
+            self._add_live(s, {kind: 1 if old is None else -1})
+        return state
+
+    def _local_state(
+        self,
+        clock: _Clock,
+        kind: str,
+        key: str,
+        current: Record | None,
+        new: Mapping[str, Any] | None,
+    ) -> Record:
+        """The state a local write of ``new`` fields (None: a delete) makes of
+        ``current``: the next sequence and stamp, this node's counter bumped."""
+        old = None if current is None or current.deleted else current.fields
+        stamp = next_hlc(clock.last, self._node_id)
+        clock.last, clock.moved = stamp, True
+        clock.seq += 1
+        text = stamp.encode()
+        version = dict(current.version) if current else {}
+        version[self._node_id] = version.get(self._node_id, 0) + 1
+        if new is None:
+            field_hlcs = dict.fromkeys(current.field_hlcs if current else {}, text)
+        else:
+            field_hlcs = _stamp_fields(old, new, current.field_hlcs if current else {}, text)
+        return checked_record(
+            kind,
+            key,
+            dict(new) if new is not None else {},
+            dict(sorted(version.items())),
+            text,
+            field_hlcs,
+            new is None,
+            self._node_id,
+            time.time(),
+            clock.seq,
+        )
+
+    def write_many(
+        self,
+        items: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        *,
+        max_live: Mapping[str, int] | None = None,
+    ) -> builtins.list[Record]:
+        if not items:
+            return []
+        given = dict(max_live or {})
+        written: builtins.list[Record] = []
+        with self._transaction(write=True) as s:
+            clock = _Clock(*self._lock_clock(s))
+            by_kind: dict[str, builtins.list[str]] = {}
+            for kind, key, _ in items:
+                by_kind.setdefault(kind, []).append(key)
+            held: dict[tuple[str, str], Record] = {}
+            for kind, keys in by_kind.items():
+                for key, record in self._select_many(s, kind, keys).items():
+                    held[(kind, key)] = record
+            deltas = dict.fromkeys(by_kind, 0)
+            rows: builtins.list[tuple[Any, ...]] = []
+            for kind, key, fields in items:
+                current = held.get((kind, key))
+                old = None if current is None or current.deleted else current.fields
+                new = None if fields is None else _json.loads(_json.dumps(dict(fields)))
+                if (new is None and old is None) or (new is not None and new == old):
+                    continue
+                state = self._local_state(clock, kind, key, current, new)
+                held[(kind, key)] = state
+                rows.append(_record_params(state, state.seq, None))
+                written.append(state)
+                if (old is None) != (new is None):
+                    deltas[kind] += 1 if old is None else -1
+            for kind, delta in deltas.items():
+                limit = self._limit(kind, given.get(kind))
+                if delta > 0 and limit is not None and self._live(s, kind) + delta > limit:
+                    raise CapacityError(kind, limit)
+            self._write_states(s, rows)
+            self._add_live(s, deltas)
+            if clock.moved:
+                self._save_clock(s, clock.seq, clock.last)
+        return written
 
     def apply_batch(
         self, incoming: Sequence[Record], decide: Decide
@@ -381,16 +495,34 @@ class SQLStore(abc.ABC):
                 for key, record in self._select_many(s, kind, keys).items():
                     local[(kind, key)] = record
             rows: builtins.list[tuple[Any, ...]] = []
+            # Live counts move with the states written; a kind with a limit refuses the
+            # states that would take it beyond (read once, from the counts table).
+            limits = {k: n for k, n in self._live_limits.items() if k in by_kind}
+            live = {kind: self._live(s, kind) for kind in limits}
+            deltas: dict[str, int] = {}
             # An HLC moves past every stamp it receives, applied or not. Stamps are
             # fixed-width text that sorts like the clock, so the latest is found by
             # comparing text and decoded once.
             latest = ""
             rejected, applied = Outcome.REJECTED, Outcome.APPLIED
             for record in incoming:
-                outcome = decide(record, local.get((record.kind, record.key)))
+                ours = local.get((record.kind, record.key))
+                outcome = decide(record, ours)
+                state = outcome.state
+                if outcome.outcome is applied and state is not None:
+                    was_live = ours is not None and not ours.deleted
+                    if was_live is state.deleted:  # created (+1) or deleted (-1)
+                        kind = state.kind
+                        delta = -1 if was_live else 1
+                        limit = limits.get(kind)
+                        if delta > 0 and limit is not None and live[kind] >= limit:
+                            outcomes.append(_over_limit(outcome, limit))
+                            continue
+                        deltas[kind] = deltas.get(kind, 0) + delta
+                        if kind in live:
+                            live[kind] += delta
                 if outcome.outcome is not rejected and record.hlc > latest:
                     latest = record.hlc
-                state = outcome.state
                 if outcome.outcome is applied and state is not None:
                     seq += 1
                     state = copy_with(state, seq=seq)
@@ -410,6 +542,7 @@ class SQLStore(abc.ABC):
             newest = _later(last, latest, outcomes)
             if rows:
                 self._write_states(s, rows)
+                self._add_live(s, deltas)
             if rows or newest != last:
                 self._save_clock(s, seq, newest)
         return outcomes
@@ -716,27 +849,70 @@ class SQLStore(abc.ABC):
 
     # --- payments --------------------------------------------------------------------------
     def add_payment(self, payment: PaymentRow) -> bool:
+        return self.record_payment(payment) is not None
+
+    def record_payment(
+        self, payment: PaymentRow, consume: Consume | None = None
+    ) -> RecordedPayment | None:
         with self._transaction(write=True) as s:
-            row = s.fetchone(
+            # The clock row is the write lock every writer of this store takes first, so
+            # what ``consume`` reads cannot change before this transaction commits.
+            clock = _Clock(*self._lock_clock(s))
+            if s.fetchone(
+                "SELECT 1 FROM neonpay_payments WHERE charge_id = ?", (payment.charge_id,)
+            ):
+                return None
+            held: dict[tuple[str, str], Record | None] = {}
+
+            def read(kind: str, key: str) -> Record | None:
+                if (kind, key) not in held:
+                    held[(kind, key)] = self._select_many(s, kind, [key]).get(key)
+                found = held[(kind, key)]
+                return None if found is None or found.deleted else found
+
+            effects = consume(payment, read) if consume else PaymentEffects(payment)
+            row = effects.payment
+            if row.charge_id != payment.charge_id:
+                raise ValueError("consume must not change the payment's charge id")
+            s.execute(
                 "INSERT INTO neonpay_payments (charge_id, user_id, stage_id, amount, currency, "
-                "promo_code, payload, created_at, refunded_at, node_id, extra) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (charge_id) DO NOTHING RETURNING charge_id",
+                "promo_code, payload, created_at, refunded_at, node_id, extra, promo_over_use) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    payment.charge_id,
-                    payment.user_id,
-                    payment.stage_id,
-                    payment.amount,
-                    payment.currency,
-                    payment.promo_code,
-                    payment.payload,
-                    payment.created_at or time.time(),
-                    payment.refunded_at,
-                    payment.node_id or self._node_id,
-                    _json.dumps_text(dict(payment.extra)),
+                    row.charge_id,
+                    row.user_id,
+                    row.stage_id,
+                    row.amount,
+                    row.currency,
+                    row.promo_code,
+                    row.payload,
+                    row.created_at or time.time(),
+                    row.refunded_at,
+                    row.node_id or self._node_id,
+                    _json.dumps_text(dict(row.extra)),
+                    int(row.promo_over_use),
                 ),
             )
-        return row is not None
+            records: builtins.list[Record] = []
+            for kind, key, change in effects.writes:
+                if (kind, key) not in held:
+                    read(kind, key)
+                before = held[(kind, key)]
+                state = self._change(s, clock, kind, key, before, change, None)
+                if state is not None and state is not before:
+                    held[(kind, key)] = state
+                    records.append(state)
+            if clock.moved:
+                self._save_clock(s, clock.seq, clock.last)
+        return RecordedPayment(row, tuple(records))
+
+    def promo_over_uses(self) -> dict[str, int]:
+        with self._transaction(write=False) as s:
+            rows = s.fetchall(
+                "SELECT promo_code, COUNT(*) FROM neonpay_payments "
+                "WHERE promo_over_use = 1 AND promo_code IS NOT NULL GROUP BY promo_code"
+            )
+        return {str(code): int(n) for code, n in rows}
 
     def get_payment(self, charge_id: str) -> PaymentRow | None:
         rows = self._payments("WHERE charge_id = ?", [charge_id])
@@ -782,7 +958,8 @@ class SQLStore(abc.ABC):
         with self._transaction(write=False) as s:
             rows = s.fetchall(
                 "SELECT charge_id, user_id, stage_id, amount, currency, promo_code, payload, "
-                f"created_at, refunded_at, node_id, extra FROM neonpay_payments {where}",
+                "created_at, refunded_at, node_id, extra, promo_over_use "
+                f"FROM neonpay_payments {where}",
                 params,
             )
         return [
@@ -798,6 +975,7 @@ class SQLStore(abc.ABC):
                 refunded_at=None if r[8] is None else float(r[8]),
                 node_id=r[9],
                 extra=_json.loads(r[10]),
+                promo_over_use=bool(r[11]),
             )
             for r in rows
         ]
@@ -810,6 +988,19 @@ class CapacityError(ValidationError):
         super().__init__(
             "id", f"the catalog already holds the maximum of {limit} records", kind=kind
         )
+
+
+def _over_limit(outcome: ApplyOutcome, limit: int) -> ApplyOutcome:
+    """``outcome`` (an apply that would create one record too many) refused."""
+    incoming = outcome.incoming
+    return checked_outcome(
+        Outcome.REJECTED,
+        incoming,
+        None,
+        outcome.local,
+        None,
+        f"this node already holds the maximum of {limit} {incoming.kind} records",
+    )
 
 
 def _check_limit(limit: int) -> None:

@@ -526,6 +526,11 @@ class SyncManager:
         applied = [
             o.state for o in outcomes if o.outcome is Outcome.APPLIED and o.state is not None
         ]
+        run.result.errors.extend(  # e.g. a stage beyond max_stages
+            f"refused {_describe_record(o.incoming)} from peer {self.peer_name!r}: {o.reason}"
+            for o in outcomes
+            if o.outcome is Outcome.REJECTED
+        )
         run.result.pulled += len(applied)
         if applied:
             notify_applied(self.neonpay, applied, sender=run.peer_node)
