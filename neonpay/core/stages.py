@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from neonpay import _json
+from neonpay._gcpause import collection_paused
 from neonpay.core import validation as v
 from neonpay.errors import NotFoundError, ValidationError
 
@@ -212,6 +213,14 @@ class StageCatalog:
             ValidationError: a stage breaks a rule (the message names its id), or the
                 creates would exceed ``max_stages``.
         """
+        # Many small objects that all live until the write: no collector passes meanwhile.
+        with collection_paused():
+            items = self._checked_items(stages)
+            return len(self._catalog.write_many(items, max_live={KIND: self.max_stages}))
+
+    def _checked_items(
+        self, stages: Mapping[str, PaymentStage] | Iterable[tuple[str, PaymentStage]]
+    ) -> list[tuple[str, str, Mapping[str, Any] | None]]:
         pairs = stages.items() if isinstance(stages, Mapping) else stages
         items: list[tuple[str, str, Mapping[str, Any] | None]] = []
         for pair in pairs:
@@ -223,12 +232,17 @@ class StageCatalog:
                     "stage", f"{stage_id!r}: must be a PaymentStage, not {type(stage).__name__}"
                 )
             try:
-                items.append((KIND, stage_id, self.validate(stage_id, stage.to_fields())))
+                # A PaymentStage checked its fields when it was made (the rules of
+                # validate()); what is left is the id and this catalog's highest price.
+                v.check_id(stage_id, "stage_id", kind=KIND)
+                if stage.price > self.max_price:
+                    v.check_price(stage.price, max_price=self.max_price, kind=KIND)
+                items.append((KIND, stage_id, stage.to_fields()))
             except ValidationError as exc:
                 raise ValidationError(
                     exc.field, f"stage {stage_id!r}: {exc.rule}", kind=KIND
                 ) from exc
-        return len(self._catalog.write_many(items, max_live={KIND: self.max_stages}))
+        return items
 
     def get(self, stage_id: str) -> PaymentStage | None:
         record = self._catalog.store.get(KIND, stage_id)

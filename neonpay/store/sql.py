@@ -36,7 +36,7 @@ from neonpay.store.base import (
     checked_record,
 )
 from neonpay.store.schema import MIGRATIONS
-from neonpay.sync.clock import HLC, next_hlc
+from neonpay.sync.clock import HLC, next_hlc, stamp_run
 
 __all__ = ["SQLStore", "Session"]
 
@@ -409,14 +409,18 @@ class SQLStore(abc.ABC):
         key: str,
         current: Record | None,
         new: Mapping[str, Any] | None,
+        text: str | None = None,
     ) -> Record:
         """The state a local write of ``new`` fields (None: a delete) makes of
-        ``current``: the next sequence and stamp, this node's counter bumped."""
+        ``current``: the next sequence and stamp (``text``, when the caller issues the
+        stamps), this node's counter bumped."""
         old = None if current is None or current.deleted else current.fields
-        stamp = next_hlc(clock.last, self._node_id)
-        clock.last, clock.moved = stamp, True
+        if text is None:
+            stamp = next_hlc(clock.last, self._node_id)
+            clock.last = stamp
+            text = stamp.encode()
+        clock.moved = True
         clock.seq += 1
-        text = stamp.encode()
         version = dict(current.version) if current else {}
         version[self._node_id] = version.get(self._node_id, 0) + 1
         if new is None:
@@ -457,18 +461,43 @@ class SQLStore(abc.ABC):
                     held[(kind, key)] = record
             deltas = dict.fromkeys(by_kind, 0)
             rows: builtins.list[tuple[Any, ...]] = []
+            node = self._node_id
+            first_version_text = _json.dumps_text({node: 1})
+            now = time.time()
+            stamps = stamp_run(clock.last, node)  # one stamp each, without HLC objects
+            hlc = ""
             for kind, key, fields in items:
                 current = held.get((kind, key))
+                text = None if fields is None else _json.dumps_text(_json.plain(fields))
+                new = None if text is None else _json.loads(text)
+                if current is None and new is not None:  # a create, the bulk of an import
+                    hlc = next(stamps)
+                    clock.moved = True
+                    clock.seq += 1
+                    state = checked_record(
+                        kind, key, new, {node: 1}, hlc, dict.fromkeys(new, hlc),
+                        False, node, now, clock.seq,
+                    )  # fmt: skip
+                    held[(kind, key)] = state
+                    rows.append(
+                        (kind, key, text, first_version_text, hlc, "[{}]", 0, node, now,
+                         clock.seq, 0, None)
+                    )  # fmt: skip
+                    written.append(state)
+                    deltas[kind] += 1
+                    continue
                 old = None if current is None or current.deleted else current.fields
-                new = None if fields is None else _json.loads(_json.dumps(dict(fields)))
                 if (new is None and old is None) or (new is not None and new == old):
                     continue
-                state = self._local_state(clock, kind, key, current, new)
+                hlc = next(stamps)
+                state = self._local_state(clock, kind, key, current, new, hlc)
                 held[(kind, key)] = state
                 rows.append(_record_params(state, state.seq, None))
                 written.append(state)
                 if (old is None) != (new is None):
                     deltas[kind] += 1 if old is None else -1
+            if hlc:
+                clock.last = HLC.decode(hlc)
             for kind, delta in deltas.items():
                 limit = self._limit(kind, given.get(kind))
                 if delta > 0 and limit is not None and self._live(s, kind) + delta > limit:
