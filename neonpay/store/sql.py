@@ -45,6 +45,18 @@ _RECORD_COLUMNS = (
     "resolution, received_from"
 )
 _IN_CHUNK = 500
+_UPSERT_RECORD = (
+    f"INSERT INTO neonpay_records ({_RECORD_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, key) DO UPDATE SET fields = excluded.fields, "
+    "version = excluded.version, hlc = excluded.hlc, field_hlcs = excluded.field_hlcs, "
+    "deleted = excluded.deleted, origin = excluded.origin, "
+    "updated_at = excluded.updated_at, seq = excluded.seq, "
+    "resolution = excluded.resolution, received_from = excluded.received_from"
+)
+_INSERT_CHANGE = (
+    f"INSERT INTO neonpay_changes ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class _Clock:
@@ -272,11 +284,11 @@ class SQLStore(abc.ABC):
     def _add_live(s: Session, deltas: Mapping[str, int]) -> None:
         """Move the live counts by ``deltas``, in the transaction of the writes."""
         rows = [(kind, delta) for kind, delta in deltas.items() if delta]
-        if rows:
-            s.executemany(
+        for row in rows:  # one row per kind written: a handful at most
+            s.execute(
                 "INSERT INTO neonpay_live (kind, live) VALUES (?, ?) ON CONFLICT (kind) "
                 "DO UPDATE SET live = neonpay_live.live + excluded.live",
-                rows,
+                row,
             )
 
     def _limit(self, kind: str, given: int | None) -> int | None:
@@ -314,20 +326,10 @@ class SQLStore(abc.ABC):
         if not rows:
             return
         s.executemany(
-            f"INSERT INTO neonpay_records ({_RECORD_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind, key) DO UPDATE SET fields = excluded.fields, "
-            "version = excluded.version, hlc = excluded.hlc, field_hlcs = excluded.field_hlcs, "
-            "deleted = excluded.deleted, origin = excluded.origin, "
-            "updated_at = excluded.updated_at, seq = excluded.seq, "
-            "resolution = excluded.resolution, received_from = excluded.received_from",
+            _UPSERT_RECORD,
             rows,
         )
-        s.executemany(
-            f"INSERT INTO neonpay_changes ({_RECORD_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        s.executemany(_INSERT_CHANGE, rows)
 
     # --- records ------------------------------------------------------------------------
     def get(self, kind: str, key: str, *, include_deleted: bool = False) -> Record | None:
