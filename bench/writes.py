@@ -191,7 +191,9 @@ def _results(
 def _sqlite_writes(ctx: Context, store_path: Path, raw_path: Path, n: int) -> None:
     raw = _RawSQLite(raw_path, n)
     try:
-        with create_neonpay(storage=f"sqlite:///{store_path}") as np:
+        # the catalog limit just above what the case holds: every create is checked
+        limit = n + _calls(ctx)
+        with create_neonpay(storage=f"sqlite:///{store_path}", max_stages=limit) as np:
             mine, raw_samples = _time_pairs(np, raw.begin, n, _calls(ctx))
     finally:
         raw.close()
@@ -315,7 +317,7 @@ def _postgres_writes(ctx: Context, url: str, raw_url: str, n: int) -> None:
     _seed_postgres(url, n)
     raw = _RawPostgres(raw_url, n)
     try:
-        with create_neonpay(storage=url) as np:
+        with create_neonpay(storage=url, max_stages=n + _calls(ctx)) as np:
             mine, raw_samples = _time_pairs(np, raw.begin, n, _calls(ctx))
     finally:
         raw.close()

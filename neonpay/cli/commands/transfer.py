@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neonpay import _json
+from neonpay._gcpause import collection_paused
 from neonpay.cli.tree import EXIT_OK, add_command
 from neonpay.core import (
     NeonPay,
@@ -148,10 +150,13 @@ class _Plan:
 def import_catalog(ctx: Context) -> int:
     document = _read_document(ctx.args.file)
     neonpay = ctx.open_neonpay()
-    plan = _plan(neonpay, document)
-    if not ctx.args.dry_run:
-        # One transaction for the whole file: all of it, or (a full catalog) nothing.
-        neonpay.catalog.write_many(plan.writes, max_live={stages.KIND: neonpay.max_stages})
+    # A large file makes many small objects that live until the write: no collector
+    # passes over them meanwhile (see neonpay._gcpause).
+    with collection_paused():
+        plan = _plan(neonpay, document)
+        if not ctx.args.dry_run:
+            # One transaction for the whole file: all of it, or (a full catalog) nothing.
+            neonpay.catalog.write_many(plan.writes, max_live={stages.KIND: neonpay.max_stages})
     if ctx.out.json_mode:
         ctx.out.json({"dry_run": bool(ctx.args.dry_run), "changes": plan.counts})
     else:
@@ -171,7 +176,7 @@ def _read_document(name: str) -> Mapping[str, Any]:
     except OSError as exc:
         raise ConfigurationError(f"cannot read {name}: {exc.strerror or exc}") from exc
     try:
-        document = json.loads(text)
+        document = _json.loads(text)
     except ValueError as exc:
         raise ConfigurationError(f"{name} is not JSON: {exc}") from exc
     if not isinstance(document, Mapping) or document.get("format") != FORMAT:
