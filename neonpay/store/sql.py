@@ -45,14 +45,16 @@ _RECORD_COLUMNS = (
     "resolution, received_from"
 )
 _IN_CHUNK = 500
-_UPSERT_RECORD = (
-    f"INSERT INTO neonpay_records ({_RECORD_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (kind, key) DO UPDATE SET fields = excluded.fields, "
+_UPSERT_TAIL = (
+    " ON CONFLICT (kind, key) DO UPDATE SET fields = excluded.fields, "
     "version = excluded.version, hlc = excluded.hlc, field_hlcs = excluded.field_hlcs, "
     "deleted = excluded.deleted, origin = excluded.origin, "
     "updated_at = excluded.updated_at, seq = excluded.seq, "
     "resolution = excluded.resolution, received_from = excluded.received_from"
+)
+_UPSERT_RECORD = (
+    f"INSERT INTO neonpay_records ({_RECORD_COLUMNS}) "
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){_UPSERT_TAIL}"
 )
 _INSERT_CHANGE = (
     f"INSERT INTO neonpay_changes ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

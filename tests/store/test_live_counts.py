@@ -283,3 +283,24 @@ def test_the_bulk_call_is_checked_like_single_creates(store_url: str) -> None:
         assert [r.key for r in seen[1:]] == ["n1"]
         assert np.get_payment_stage("n1") == PaymentStage("N", "D", 2)
         assert_log_consistent(np.store)
+
+
+def test_a_large_bulk_write_with_repeated_keys(store: Store) -> None:
+    """Large enough for PostgreSQL's COPY path: every change logged, the last state kept."""
+    put(store, STAGE, "s00001", {"n": -1})
+    items: list[tuple[str, str, dict[str, object] | None]] = [
+        (STAGE, f"s{i:05d}", {"n": i}) for i in range(2500)
+    ]
+    items += [(STAGE, "s00002", {"n": "again"}), (STAGE, "s00003", None)]
+    written = store.write_many(items)
+    assert len(written) == 2502
+    assert store.count(STAGE) == 2499
+    again = store.get(STAGE, "s00002")
+    assert again is not None
+    assert dict(again.fields) == {"n": "again"}
+    assert again.version == {store.node_id: 2}
+    first = store.get(STAGE, "s00001")
+    assert first is not None
+    assert first.version == {store.node_id: 2}
+    assert store.get(STAGE, "s00003") is None
+    assert len(assert_log_consistent(store)) == 1 + 2502
