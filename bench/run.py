@@ -47,6 +47,18 @@ def _scenario(name: str) -> Bench:
     return run
 
 
+def _writes(name: str) -> Bench:
+    """A store benchmark from :mod:`bench.writes` (local writes, bulk import)."""
+
+    async def run(ctx: Context) -> None:
+        from bench import writes
+
+        names = {"local": "local_writes", "bulk": "bulk_import", "postgres": "postgres_writes"}
+        await getattr(writes, f"bench_{names[name]}")(ctx)
+
+    return run
+
+
 #: Every benchmark, in the order they run: (name, what it measures, function).
 BENCHMARKS: list[tuple[str, str, Bench]] = [
     ("floor", "raw aiohttp + executemany: the machine's floor", references.bench_floor),
@@ -59,6 +71,9 @@ BENCHMARKS: list[tuple[str, str, Bench]] = [
     ("realtime", "write-to-peer latency with auto sync", _scenario("realtime")),
     ("postgres", "first sync into a PostgreSQL receiver", _scenario("postgres")),
     ("loop_lag", "event-loop stall while another process holds the lock", looplag.bench_loop_lag),
+    ("local_writes", "create/update/delete cost by catalog size, vs raw SQLite", _writes("local")),
+    ("bulk_import", "create_payment_stages and neonpay import of a catalog", _writes("bulk")),
+    ("postgres_writes", "local writes and bulk import on PostgreSQL", _writes("postgres")),
 ]
 
 

@@ -21,6 +21,10 @@ REALTIME_MAX_MEDIAN_MS = 150.0
 REALTIME_MAX_P99_MS = 500.0
 LOOP_STALL_MAX_MS = 50.0
 PRE_CHECKOUT_MAX_MS = 8000.0
+LOCAL_WRITE_MAX_RATIO = 2.0  # over a raw transaction writing the same rows
+LOCAL_WRITE_MAX_GROWTH = 1.5  # largest catalog over the empty one: constant time
+BULK_MIN_PER_S = 20_000.0
+BULK_TARGET_SIZE = 100_000  # the bulk target is about loading a catalog of this size
 
 
 def _find(results: Sequence[Result], bench: str, **params: Any) -> Result | None:
@@ -216,6 +220,61 @@ def _loop_lag(results: Sequence[Result]) -> list[Target]:
     ]
 
 
+def _local_writes(results: Sequence[Result], bench: str, reference: str) -> list[Target]:
+    """Each write next to its raw transaction, and its cost growth with the catalog."""
+    targets: list[Target] = []
+    rows = [r for r in results if r.bench == bench and not r.params.get("raw") and "op" in r.params]
+    sizes = sorted({r.params["n"] for r in rows})
+    for op in ("create", "update", "delete"):
+        for n in sizes:
+            name = f"{bench}: {op} at {n} stages"
+            limit = f"<= {LOCAL_WRITE_MAX_RATIO:.0f}x {reference}"
+            found = _find(rows, bench, n=n, op=op)
+            if found is None or found.ratio is None:
+                targets.append(Target(name, limit, "", NOT_RUN))
+                continue
+            targets.append(
+                Target(
+                    name,
+                    limit,
+                    f"{found.ratio:.2f}x",
+                    _status(found.ratio <= LOCAL_WRITE_MAX_RATIO),
+                )
+            )
+        if len(sizes) >= 2:
+            low = _find(rows, bench, n=sizes[0], op=op)
+            high = _find(rows, bench, n=sizes[-1], op=op)
+            a = low.median("time_s") if low else None
+            b = high.median("time_s") if high else None
+            name = f"{bench}: {op} cost, {sizes[-1]} over {sizes[0]} stages"
+            limit = f"<= {LOCAL_WRITE_MAX_GROWTH:.1f}x"
+            if a and b:
+                growth = b / a
+                targets.append(
+                    Target(name, limit, f"{growth:.2f}x", _status(growth <= LOCAL_WRITE_MAX_GROWTH))
+                )
+    return targets
+
+
+def _bulk(results: Sequence[Result]) -> list[Target]:
+    targets: list[Target] = []
+    for result in results:
+        if "bulk" not in result.params:
+            continue
+        if result.params["n"] < BULK_TARGET_SIZE:  # start-up would dominate a small one
+            continue
+        rate = result.median("stages_per_s")
+        name = f"{result.bench}: {result.case}"
+        limit = f">= {BULK_MIN_PER_S:,.0f} stages/s"
+        if rate is None:
+            targets.append(Target(name, limit, "", NOT_RUN))
+            continue
+        targets.append(
+            Target(name, limit, f"{rate:,.0f} stages/s", _status(rate >= BULK_MIN_PER_S))
+        )
+    return targets
+
+
 def evaluate(results: Sequence[Result], settings: Settings) -> list[Target]:
     """Every target with its status in this run."""
     return [
@@ -225,4 +284,7 @@ def evaluate(results: Sequence[Result], settings: Settings) -> list[Target]:
         *_one_change(results, settings),
         *_realtime(results),
         *_loop_lag(results),
+        *_local_writes(results, "local_writes", "raw sqlite3"),
+        *_local_writes(results, "postgres_writes", "raw psycopg"),
+        *_bulk(results),
     ]

@@ -41,8 +41,14 @@ def stage_view(stage_id: str, stage: PaymentStage) -> dict[str, Any]:
 
 
 def promo_view(promo: PromoCode) -> dict[str, Any]:
-    """A promo code: ``code``, its fields and ``used_count`` (network-wide uses)."""
-    return {"code": promo.code, **promo.to_fields(), "used_count": promo.used_count}
+    """A promo code: ``code``, its fields, ``used_count`` (network-wide uses) and
+    ``over_uses`` (payments recorded here that used it beyond ``max_uses``)."""
+    return {
+        "code": promo.code,
+        **promo.to_fields(),
+        "used_count": promo.used_count,
+        "over_uses": promo.over_uses,
+    }
 
 
 def promo_row(promo: PromoCode) -> dict[str, Any]:
@@ -52,6 +58,8 @@ def promo_row(promo: PromoCode) -> dict[str, Any]:
     else:
         discount = f"{promo.discount_value} Stars"
     uses = f"{promo.used_count}/{promo.max_uses}" if promo.max_uses else str(promo.used_count)
+    if promo.over_uses:
+        uses += f" ({promo.over_uses} over the limit)"
     return {
         **promo_view(promo),
         "discount": discount,

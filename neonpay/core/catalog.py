@@ -7,7 +7,7 @@ that a record changed, so real-time sync can push it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from neonpay import _json
@@ -72,6 +72,17 @@ class Catalog:
         if changed and record is not None:
             self.notify(record)
         return record
+
+    def write_many(
+        self,
+        items: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        *,
+        max_live: Mapping[str, int] | None = None,
+    ) -> list[Record]:
+        """Write many records in one transaction (all or nothing); notify the changes."""
+        records = self.store.write_many(items, max_live=max_live)
+        self.notify_all(records)
+        return records
 
     def delete(self, kind: str, key: str) -> bool:
         """Delete (tombstone) a record; False when it did not exist."""

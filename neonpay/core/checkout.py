@@ -22,7 +22,7 @@ from neonpay.core.invoices import (
 )
 from neonpay.core.payments import Payment, PaymentResult, PaymentStatus
 from neonpay.core.quotes import make_quote
-from neonpay.errors import NeonPayError, NotFoundError, ValidationError
+from neonpay.errors import NotFoundError, ValidationError
 from neonpay.store.base import PaymentRow
 
 if TYPE_CHECKING:
@@ -182,7 +182,10 @@ class Checkout:
         """Record a successful payment once per charge id; None when it was known.
 
         For a new payment this also counts one use of its promo code on this node (not
-        for subscription renewals), and returns the result for the callbacks. A payload
+        for subscription renewals) in the same transaction, and returns the result for
+        the callbacks. A use beyond the code's ``max_uses`` (the code was used up after
+        the pre-checkout) is recorded all the same, flagged ``promo_over_use`` on the
+        payment and in ``metadata``, and logged as a warning. A payload
         whose signature does not hold (which pre-checkout would have refused) is still
         recorded, flagged ``verified: false``, because the money has moved.
 
@@ -218,31 +221,41 @@ class Checkout:
         if payment.subscription_expiration_date is not None:
             extra["subscription_expiration_date"] = payment.subscription_expiration_date
         at = self._clock()
-        added = self._store.add_payment(
-            PaymentRow(
-                charge_id=payment.charge_id,
-                user_id=payment.user_id,
-                stage_id=stage_id,
-                amount=payment.total_amount,
-                currency=payment.currency,
-                promo_code=promo_code,
-                payload=payment.invoice_payload,
-                created_at=at,
-                extra=extra,
-            )
+        row = PaymentRow(
+            charge_id=payment.charge_id,
+            user_id=payment.user_id,
+            stage_id=stage_id,
+            amount=payment.total_amount,
+            currency=payment.currency,
+            promo_code=promo_code,
+            payload=payment.invoice_payload,
+            created_at=at,
+            extra=extra,
         )
-        if not added:
-            logger.info("payment %s was already recorded; ignoring it", payment.charge_id)
-            return None
+        # The promo use is checked and counted in the payment's own transaction: both are
+        # recorded or neither, and max_uses holds against every writer of the store.
+        consume = None
         if promo_code is not None and not renewal:
             try:
-                self._promotions.record_use(promo_code)
-            except NeonPayError:
-                logger.exception(
-                    "payment %s: counting a use of promo code %s failed",
-                    payment.charge_id,
-                    promo_code,
+                consume = self._promotions.payment_use(promo_code)
+            except ValidationError as exc:  # only in a payload that did not verify
+                logger.warning(
+                    "payment %s: no use counted for %r: %s", payment.charge_id, promo_code, exc
                 )
+        recorded = self._store.record_payment(row, consume)
+        if recorded is None:
+            logger.info("payment %s was already recorded; ignoring it", payment.charge_id)
+            return None
+        if recorded.records:
+            self._promotions.notify(recorded.records)
+        over_use = recorded.payment.promo_over_use
+        if over_use:
+            logger.warning(
+                "payment %s used promo code %s beyond its max_uses (it was used up after the "
+                "pre-checkout): the payment and the use are recorded as an over-use",
+                payment.charge_id,
+                promo_code,
+            )
         stage = self._stages.get(stage_id)
         metadata: dict[str, Any] = {
             "stage_id": stage_id,
@@ -251,6 +264,8 @@ class Checkout:
             "invoice_payload": payment.invoice_payload,
             **extra,
         }
+        if over_use:
+            metadata["promo_over_use"] = True
         return PaymentResult(
             user_id=payment.user_id,
             amount=payment.total_amount,

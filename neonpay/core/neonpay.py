@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from neonpay.core import validation as v
@@ -13,6 +14,7 @@ from neonpay.core.invoices import DEFAULT_INVOICE_MAX_AGE, DEFAULT_LINK_MAX_AGE
 from neonpay.core.payments import Payment, PaymentHistory
 from neonpay.core.promotions import DiscountType, PromoCode, PromoSystem
 from neonpay.core.settings import SettingsManager
+from neonpay.core.stages import KIND as STAGE_KIND
 from neonpay.core.stages import PaymentStage, StageCatalog
 from neonpay.core.templates import TemplateManager
 from neonpay.errors import ConfigurationError
@@ -70,6 +72,8 @@ class NeonPay:
         self._owns_store = owns_store
         self._closed = False
         self.stages = StageCatalog(self.catalog, max_price=max_price, max_stages=max_stages)
+        # The store holds the catalog limit on records that arrive by sync too.
+        store.set_live_limit(STAGE_KIND, max_stages)
         self.promotions = PromoSystem(self.catalog)
         self.templates = TemplateManager(self.catalog)
         self.settings = SettingsManager(self.catalog)
@@ -171,6 +175,21 @@ class NeonPay:
             ValidationError: a field breaks a rule, or the catalog is full; nothing changes.
         """
         return self.stages.create(stage_id, stage)
+
+    def create_payment_stages(
+        self, stages: Mapping[str, PaymentStage] | Iterable[tuple[str, PaymentStage]]
+    ) -> int:
+        """Create or replace many stages in one transaction (imports): all or nothing.
+
+        ``stages`` maps stage ids to stages (or is a sequence of ``(stage_id, stage)``
+        pairs). Each stage is checked like :meth:`create_payment_stage` before anything
+        is written. Returns how many stages were created or changed.
+
+        Raises:
+            ValidationError: a stage breaks a rule (the message names it), or the catalog
+                would hold more than ``max_stages``; nothing changes.
+        """
+        return self.stages.create_many(stages)
 
     def get_payment_stage(self, stage_id: str) -> PaymentStage | None:
         """The stage, or None."""
@@ -308,6 +327,7 @@ class NeonPay:
             "templates": self.store.count("template"),
             "settings": self.store.count("setting"),
             "max_stages": self.max_stages,
+            "promo_over_uses": sum(self.store.promo_over_uses().values()),
             "adapter": type(self.adapter).__name__ if self.adapter is not None else None,
         }
 

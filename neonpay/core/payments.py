@@ -85,6 +85,9 @@ class Payment:
     node_id: str = ""
     invoice_payload: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The promo code was used beyond its ``max_uses`` (the last uses were taken between
+    #: this payment's pre-checkout and the payment itself).
+    promo_over_use: bool = False
 
     @property
     def refunded(self) -> bool:
@@ -111,6 +114,7 @@ class Payment:
             node_id=row.node_id,
             invoice_payload=row.payload,
             extra=dict(row.extra),
+            promo_over_use=row.promo_over_use,
         )
 
 

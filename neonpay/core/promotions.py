@@ -6,11 +6,19 @@ merges those counters by taking each node's maximum, so no use is ever lost to a
 conflict. While nodes are cut off from each other, each one enforces ``max_uses`` against
 the uses it knows of, so a code can be over-used by at most the uses made elsewhere
 since the last sync.
+
+On one store the limit is exact: a payment's use is checked against ``max_uses`` and
+counted in the transaction that records the payment (:meth:`PromoSystem.payment_use`).
+A payment whose pre-checkout was approved but whose code was used up by the time the
+money arrived is still recorded and counted, flagged as an **over-use**: logged as a
+warning, counted per code (:attr:`PromoCode.over_uses`) and in ``NeonPay.get_stats()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from neonpay.core import validation as v
 from neonpay.errors import NotFoundError, ValidationError
+from neonpay.store.base import Consume, PaymentEffects, PaymentRow, Reader, Record
 
 if TYPE_CHECKING:
     from neonpay.core.catalog import Catalog
@@ -27,6 +36,8 @@ __all__ = ["KIND", "USAGE_KIND", "DiscountType", "PromoCode", "PromoQuote", "Pro
 KIND = "promo_code"
 USAGE_KIND = "promo_usage"
 _MAX_USER_IDS = 10_000
+
+logger = logging.getLogger("neonpay.promotions")
 
 
 class DiscountType(enum.Enum):
@@ -50,6 +61,8 @@ class PromoCode:
     description: str = ""
     active: bool = True
     used_count: int = 0
+    #: Payments recorded on this node that used the code beyond ``max_uses``.
+    over_uses: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", normalize_code(self.code))
@@ -106,7 +119,9 @@ class PromoCode:
         }
 
     @classmethod
-    def from_fields(cls, code: str, fields: Mapping[str, Any], used_count: int = 0) -> PromoCode:
+    def from_fields(
+        cls, code: str, fields: Mapping[str, Any], used_count: int = 0, over_uses: int = 0
+    ) -> PromoCode:
         ids = fields.get("allowed_user_ids")
         return cls(
             code=code,
@@ -119,6 +134,7 @@ class PromoCode:
             description=fields.get("description", ""),
             active=fields.get("active", True),
             used_count=used_count,
+            over_uses=over_uses,
         )
 
     def discount_for(self, amount: int) -> int:
@@ -218,10 +234,12 @@ class PromoSystem:
         return self._with_usage(key, record.fields) if record else None
 
     def list_promo_codes(self, active_only: bool = False) -> list[PromoCode]:
-        usage = {r.key: _total(r.fields) for r in self._catalog.store.list(USAGE_KIND)}
+        store = self._catalog.store
+        usage = {r.key: _total(r.fields) for r in store.list(USAGE_KIND)}
+        over = store.promo_over_uses()
         codes = [
-            PromoCode.from_fields(r.key, r.fields, usage.get(r.key, 0))
-            for r in self._catalog.store.list(KIND)
+            PromoCode.from_fields(r.key, r.fields, usage.get(r.key, 0), over.get(r.key, 0))
+            for r in store.list(KIND)
         ]
         return [c for c in codes if c.active] if active_only else codes
 
@@ -321,13 +339,50 @@ class PromoSystem:
         record = self._catalog.write(USAGE_KIND, key, bump)
         return _total(record.fields) if record else 0
 
+    def payment_use(self, code: str) -> Consume:
+        """The use of ``code`` by a new payment, for :meth:`Store.record_payment`: checked
+        against ``max_uses`` and counted on this node in the payment's transaction.
+
+        When the code is used up already (its last uses were taken after this payment's
+        pre-checkout), the use is still counted, since the discount was given, and the
+        payment is flagged ``promo_over_use``. A code deleted since is counted too.
+        """
+        key = normalize_code(code)
+        node = self._catalog.store.node_id
+
+        def bump(old: Mapping[str, Any] | None) -> Mapping[str, Any]:
+            counts = dict(old or {})
+            counts[node] = int(counts.get(node, 0)) + 1
+            return counts
+
+        def consume(payment: PaymentRow, read: Reader) -> PaymentEffects:
+            promo = read(KIND, key)
+            max_uses = promo.fields.get("max_uses") if promo is not None else None
+            if max_uses is not None:
+                usage = read(USAGE_KIND, key)
+                used = _total(usage.fields) if usage is not None else 0
+                if used >= int(max_uses):
+                    payment = dataclasses.replace(payment, promo_over_use=True)
+            return PaymentEffects(payment, ((USAGE_KIND, key, bump),))
+
+        return consume
+
+    def notify(self, records: Iterable[Record]) -> None:
+        """Tell the catalog's listeners (sync) about usage counters written elsewhere
+        (with a payment)."""
+        self._catalog.notify_all(records)
+
+    def over_uses(self, code: str) -> int:
+        """How many payments recorded here used ``code`` beyond its ``max_uses``."""
+        return self._catalog.store.promo_over_uses().get(normalize_code(code), 0)
+
     def usage(self, code: str) -> int:
         """How often ``code`` was used, over every node this one has heard from."""
         record = self._catalog.store.get(USAGE_KIND, normalize_code(code))
         return _total(record.fields) if record else 0
 
     def _with_usage(self, key: str, fields: Mapping[str, Any]) -> PromoCode:
-        return PromoCode.from_fields(key, fields, self.usage(key))
+        return PromoCode.from_fields(key, fields, self.usage(key), self.over_uses(key))
 
 
 def _user_ids(value: Any) -> tuple[int, ...] | None:

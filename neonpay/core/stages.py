@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from neonpay import _json
+from neonpay._gcpause import collection_paused
 from neonpay.core import validation as v
 from neonpay.errors import NotFoundError, ValidationError
 
@@ -199,6 +200,49 @@ class StageCatalog:
 
         self._catalog.write(KIND, stage_id, lambda old: fields, max_live=self.max_stages)
         return PaymentStage.from_fields(fields)
+
+    def create_many(
+        self, stages: Mapping[str, PaymentStage] | Iterable[tuple[str, PaymentStage]]
+    ) -> int:
+        """Create or replace many stages in one transaction; how many changed.
+
+        Every stage is checked first, as :meth:`create` checks one; then all are written
+        together, or none (a bad stage or a full catalog changes nothing).
+
+        Raises:
+            ValidationError: a stage breaks a rule (the message names its id), or the
+                creates would exceed ``max_stages``.
+        """
+        # Many small objects that all live until the write: no collector passes meanwhile.
+        with collection_paused():
+            items = self._checked_items(stages)
+            return len(self._catalog.write_many(items, max_live={KIND: self.max_stages}))
+
+    def _checked_items(
+        self, stages: Mapping[str, PaymentStage] | Iterable[tuple[str, PaymentStage]]
+    ) -> list[tuple[str, str, Mapping[str, Any] | None]]:
+        pairs = stages.items() if isinstance(stages, Mapping) else stages
+        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ValidationError("stages", "must be (stage_id, PaymentStage) pairs", kind=KIND)
+            stage_id, stage = pair
+            if not isinstance(stage, PaymentStage):
+                raise ValidationError(
+                    "stage", f"{stage_id!r}: must be a PaymentStage, not {type(stage).__name__}"
+                )
+            try:
+                # A PaymentStage checked its fields when it was made (the rules of
+                # validate()); what is left is the id and this catalog's highest price.
+                v.check_id(stage_id, "stage_id", kind=KIND)
+                if stage.price > self.max_price:
+                    v.check_price(stage.price, max_price=self.max_price, kind=KIND)
+                items.append((KIND, stage_id, stage.to_fields()))
+            except ValidationError as exc:
+                raise ValidationError(
+                    exc.field, f"stage {stage_id!r}: {exc.rule}", kind=KIND
+                ) from exc
+        return items
 
     def get(self, stage_id: str) -> PaymentStage | None:
         record = self._catalog.store.get(KIND, stage_id)

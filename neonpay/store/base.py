@@ -31,13 +31,17 @@ __all__ = [
     "SYNC_KINDS",
     "ApplyOutcome",
     "ConflictRow",
+    "Consume",
     "Cursor",
     "Decide",
     "FeedPage",
     "Mutation",
     "Outcome",
+    "PaymentEffects",
     "PaymentRow",
+    "Reader",
     "Record",
+    "RecordedPayment",
     "Store",
     "SyncRunRow",
     "checked_outcome",
@@ -243,6 +247,40 @@ class PaymentRow:
     refunded_at: float | None = None
     node_id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The payment used its promo code beyond ``max_uses`` (the limit was reached
+    #: between pre-checkout and the payment): recorded, counted, and reported.
+    promo_over_use: bool = False
+
+
+#: Reads a record's current state (None: absent or deleted) inside a transaction.
+Reader = Callable[[str, str], "Record | None"]
+
+
+@dataclass(frozen=True)
+class PaymentEffects:
+    """What a new payment consumes, decided inside the transaction that records it.
+
+    ``payment`` is the row to store (the one given, or a copy flagged, for example as a
+    promo over-use); ``writes`` are local writes ``(kind, key, change)`` committed with
+    it, each like :meth:`Store.mutate`.
+    """
+
+    payment: PaymentRow
+    writes: Sequence[tuple[str, str, Mutation]] = ()
+
+
+#: Called inside :meth:`Store.record_payment`'s transaction, under the write lock, with
+#: the new payment and a :data:`Reader`; says what the payment consumes.
+Consume = Callable[[PaymentRow, Reader], PaymentEffects]
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    """A payment recorded by :meth:`Store.record_payment`, with the record states its
+    writes committed in the same transaction."""
+
+    payment: PaymentRow
+    records: tuple[Record, ...] = ()
 
 
 @runtime_checkable
@@ -287,13 +325,36 @@ class Store(Protocol):
         was absent and stays absent.
         """
 
+    def write_many(
+        self,
+        items: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        *,
+        max_live: Mapping[str, int] | None = None,
+    ) -> builtins.list[Record]:
+        """Local writes of many records in one transaction (all or nothing): each item
+        ``(kind, key, fields)`` sets the record's fields (None deletes it), as
+        :meth:`mutate` would. Returns the new states of the records that changed, in
+        order (an item equal to what is stored writes nothing).
+
+        Raises:
+            ValidationError: the creates would take a kind beyond its limit
+                (``max_live`` or :meth:`set_live_limit`); nothing is written.
+        """
+
+    def set_live_limit(self, kind: str, limit: int | None) -> None:
+        """Hold at most ``limit`` live records of ``kind`` (None: no limit), on local
+        writes and on records that arrive by sync (:meth:`apply_batch` rejects the
+        states that would create one more, with the reason). Kept by this store object,
+        not in the database."""
+
     def apply_batch(
         self, incoming: Sequence[Record], decide: Decide, *, from_peer: bool = False
     ) -> builtins.list[ApplyOutcome]:
         """Apply remote (or resolved) states in one transaction.
 
         ``decide`` sees each incoming state with ours, under the write lock, and says
-        what to do. The applied states and their log entries commit together.
+        what to do. The applied states and their log entries commit together. A state
+        that would bring a kind beyond its :meth:`set_live_limit` is ``REJECTED``.
 
         ``from_peer=True``: the states come from another node and are first checked for
         counter reuse (:mod:`neonpay.sync.identity`). A state holding a counter of this
@@ -395,6 +456,20 @@ class Store(Protocol):
     # --- payments ----------------------------------------------------------------------
     def add_payment(self, payment: PaymentRow) -> bool:
         """Record a payment; False (and no change) when its charge id is known."""
+
+    def record_payment(
+        self, payment: PaymentRow, consume: Consume | None = None
+    ) -> RecordedPayment | None:
+        """Record a payment and what it consumes in one transaction; None (and no change)
+        when its charge id is known.
+
+        ``consume`` runs under the write lock, so a limit it checks (a promo code's
+        ``max_uses``) holds against every writer of this store; the payment and its
+        writes commit together or not at all.
+        """
+
+    def promo_over_uses(self) -> dict[str, int]:
+        """Per promo code, how many payments recorded here used it beyond its limit."""
 
     def get_payment(self, charge_id: str) -> PaymentRow | None: ...
     def mark_refunded(self, charge_id: str, at: float) -> bool: ...

@@ -107,10 +107,25 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS neonpay_payments_stage ON neonpay_payments (stage_id, created_at)",
 ]
 
-#: The node id now lives on the clock row too, so that every write reads it under the
-#: clock-row lock that it takes anyway: when a store takes a new node id (it found it
-#: was restored from an older copy), every process sharing the store writes with it.
-_V2 = ["ALTER TABLE neonpay_clock ADD COLUMN node_id TEXT NOT NULL DEFAULT ''"]
+# Version 2:
+# - the node id lives on the clock row too, so that every write reads it under the
+#   clock-row lock that it takes anyway: when a store takes a new node id (it found it was
+#   restored from an older copy), every process sharing the store writes with it;
+# - live record counts kept as data (so a create checks a catalog limit without counting
+#   the catalog), initialised from the rows already there;
+# - the payments that used a promo code beyond its max_uses, flagged.
+_V2 = [
+    "ALTER TABLE neonpay_clock ADD COLUMN node_id TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE IF NOT EXISTS neonpay_live (
+        kind TEXT PRIMARY KEY,
+        live BIGINT NOT NULL
+    )""",
+    "INSERT INTO neonpay_live (kind, live) SELECT kind, COUNT(*) FROM neonpay_records "
+    "WHERE deleted = 0 GROUP BY kind",
+    "ALTER TABLE neonpay_payments ADD COLUMN promo_over_use INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX IF NOT EXISTS neonpay_payments_over_use ON neonpay_payments (promo_code) "
+    "WHERE promo_over_use = 1",
+]
 
 #: (version, statements) in order.
 MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]

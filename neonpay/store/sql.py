@@ -22,19 +22,22 @@ from neonpay.errors import ConfigurationError, NotFoundError, ValidationError
 from neonpay.store.base import (
     ApplyOutcome,
     ConflictRow,
+    Consume,
     Cursor,
     Decide,
     FeedPage,
     Mutation,
     Outcome,
+    PaymentEffects,
     PaymentRow,
     Record,
+    RecordedPayment,
     SyncRunRow,
     checked_outcome,
     checked_record,
 )
 from neonpay.store.schema import MIGRATIONS
-from neonpay.sync.clock import HLC, next_counter, next_hlc
+from neonpay.sync.clock import HLC, next_counter, next_hlc, stamp_run
 from neonpay.sync.identity import counter_beyond, reuser
 
 __all__ = ["RETIRED_META", "SQLStore", "Session"]
@@ -50,6 +53,34 @@ _RECORD_COLUMNS = (
     "resolution, received_from"
 )
 _IN_CHUNK = 500
+_UPSERT_TAIL = (
+    " ON CONFLICT (kind, key) DO UPDATE SET fields = excluded.fields, "
+    "version = excluded.version, hlc = excluded.hlc, field_hlcs = excluded.field_hlcs, "
+    "deleted = excluded.deleted, origin = excluded.origin, "
+    "updated_at = excluded.updated_at, seq = excluded.seq, "
+    "resolution = excluded.resolution, received_from = excluded.received_from"
+)
+_UPSERT_RECORD = (
+    f"INSERT INTO neonpay_records ({_RECORD_COLUMNS}) "
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){_UPSERT_TAIL}"
+)
+_INSERT_CHANGE = (
+    f"INSERT INTO neonpay_changes ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class _Clock:
+    """The clock row as read under the write lock: the last sequence and stamp, whether a
+    write of this transaction moved them, and the rows re-stamps add (with their states)."""
+
+    __slots__ = ("last", "moved", "restamped", "rows", "seq")
+
+    def __init__(self, seq: int, last: HLC | None) -> None:
+        self.seq = seq
+        self.last = last
+        self.moved = False
+        self.rows: builtins.list[tuple[Any, ...]] = []
+        self.restamped: builtins.list[Record] = []
 
 
 class Session(abc.ABC):
@@ -167,6 +198,8 @@ class SQLStore(abc.ABC):
         self._node_id = ""
         self._retired: frozenset[str] = frozenset()
         self._closed = False
+        #: kind -> the most live records this store object accepts (set_live_limit)
+        self._live_limits: dict[str, int] = {}
 
     # --- the dialect ------------------------------------------------------------------
     @abc.abstractmethod
@@ -317,6 +350,37 @@ class SQLStore(abc.ABC):
         )
 
     @staticmethod
+    def _live(s: Session, kind: str) -> int:
+        """How many live records of ``kind`` the counts table holds (no scan)."""
+        row = s.fetchone("SELECT live FROM neonpay_live WHERE kind = ?", (kind,))
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _add_live(s: Session, deltas: Mapping[str, int]) -> None:
+        """Move the live counts by ``deltas``, in the transaction of the writes."""
+        rows = [(kind, delta) for kind, delta in deltas.items() if delta]
+        for row in rows:  # one row per kind written: a handful at most
+            s.execute(
+                "INSERT INTO neonpay_live (kind, live) VALUES (?, ?) ON CONFLICT (kind) "
+                "DO UPDATE SET live = neonpay_live.live + excluded.live",
+                row,
+            )
+
+    def _limit(self, kind: str, given: int | None) -> int | None:
+        """The tighter of a call's ``max_live`` and the store's limit for ``kind``."""
+        kept = self._live_limits.get(kind)
+        if given is None:
+            return kept
+        return given if kept is None else min(given, kept)
+
+    def set_live_limit(self, kind: str, limit: int | None) -> None:
+        if limit is None:
+            self._live_limits.pop(kind, None)
+            return
+        _check_limit(limit)
+        self._live_limits[kind] = limit
+
+    @staticmethod
     def _select_many(s: Session, kind: str, keys: Sequence[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
         unique = list(dict.fromkeys(keys))
@@ -337,20 +401,10 @@ class SQLStore(abc.ABC):
         if not rows:
             return
         s.executemany(
-            f"INSERT INTO neonpay_records ({_RECORD_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind, key) DO UPDATE SET fields = excluded.fields, "
-            "version = excluded.version, hlc = excluded.hlc, field_hlcs = excluded.field_hlcs, "
-            "deleted = excluded.deleted, origin = excluded.origin, "
-            "updated_at = excluded.updated_at, seq = excluded.seq, "
-            "resolution = excluded.resolution, received_from = excluded.received_from",
+            _UPSERT_RECORD,
             rows,
         )
-        s.executemany(
-            f"INSERT INTO neonpay_changes ({_RECORD_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        s.executemany(_INSERT_CHANGE, rows)
 
     # --- records ------------------------------------------------------------------------
     def get(self, kind: str, key: str, *, include_deleted: bool = False) -> Record | None:
@@ -379,62 +433,157 @@ class SQLStore(abc.ABC):
         return [_record_from_row(row) for row in rows]
 
     def count(self, kind: str | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM neonpay_records WHERE deleted = 0"
-        params: tuple[Any, ...] = ()
-        if kind is not None:
-            sql += " AND kind = ?"
-            params = (kind,)
         with self._transaction(write=False) as s:
-            row = s.fetchone(sql, params)
+            if kind is not None:
+                return self._live(s, kind)
+            row = s.fetchone("SELECT COALESCE(SUM(live), 0) FROM neonpay_live")
         return int(row[0]) if row else 0
 
     def mutate(
         self, kind: str, key: str, change: Mutation, *, max_live: int | None = None
     ) -> Record | None:
         with self._transaction(write=True) as s:
-            seq, last = self._lock_clock(s)
+            clock = _Clock(*self._lock_clock(s))
             current = self._select_many(s, kind, [key]).get(key)
-            old = None if current is None or current.deleted else current.fields
-            new = change(old)
-            if new is not None:
-                # Compare and return the fields as they are stored (a tuple is a list).
-                new = _json.loads(_json.dumps(dict(new)))
-            if old is None and new is not None and max_live is not None:
-                row = s.fetchone(
-                    "SELECT COUNT(*) FROM neonpay_records WHERE kind = ? AND deleted = 0", (kind,)
-                )
-                if row is not None and int(row[0]) >= max_live:
-                    raise CapacityError(kind, max_live)
-            if new is None and old is None:
-                return current if current is not None and not current.deleted else None
-            if new is not None and old is not None and dict(new) == dict(old):
-                return current
-            version = dict(current.version) if current else {}
-            version[self._node_id] = next_counter(version, self._node_id)
-            stamp = next_hlc(last, self._node_id)
-            if new is None:
-                old_stamps = current.field_hlcs if current else {}
-                field_hlcs = {name: stamp.encode() for name in old_stamps}
-            else:
-                field_hlcs = _stamp_fields(
-                    old, new, current.field_hlcs if current else {}, stamp.encode()
-                )
-            seq += 1
-            state = Record(
-                kind=kind,
-                key=key,
-                fields=dict(new) if new is not None else {},
-                version=dict(sorted(version.items())),
-                hlc=stamp.encode(),
-                field_hlcs=field_hlcs,
-                deleted=new is None,
-                origin=self._node_id,
-                updated_at=time.time(),
-                seq=seq,
-            )
-            self._write_states(s, [_record_params(state, seq, None)])
-            self._save_clock(s, seq, stamp)
+            state = self._change(s, clock, kind, key, current, change, self._limit(kind, max_live))
+            if clock.moved:
+                self._save_clock(s, clock.seq, clock.last)
             return state
+
+    def _change(
+        self,
+        s: Session,
+        clock: _Clock,
+        kind: str,
+        key: str,
+        current: Record | None,
+        change: Mutation,
+        limit: int | None,
+    ) -> Record | None:
+        """One local write inside a transaction that holds the write lock: the record,
+        its log entry and the live count. Returns what :meth:`mutate` returns."""
+        old = None if current is None or current.deleted else current.fields
+        new = change(old)
+        if new is not None:
+            # Compare and return the fields as they are stored (a tuple is a list).
+            new = _json.loads(_json.dumps(dict(new)))
+        if old is None and new is not None and limit is not None and self._live(s, kind) >= limit:
+            raise CapacityError(kind, limit)
+        if new is None and old is None:
+            return current if current is not None and not current.deleted else None
+        if new is not None and old is not None and dict(new) == dict(old):
+            return current
+        state = self._local_state(clock, kind, key, current, new)
+        self._write_states(s, [_record_params(state, state.seq, None)])
+        if (old is None) != (new is None):
+            self._add_live(s, {kind: 1 if old is None else -1})
+        return state
+
+    def _local_state(
+        self,
+        clock: _Clock,
+        kind: str,
+        key: str,
+        current: Record | None,
+        new: Mapping[str, Any] | None,
+        text: str | None = None,
+    ) -> Record:
+        """The state a local write of ``new`` fields (None: a delete) makes of
+        ``current``: the next sequence and stamp (``text``, when the caller issues the
+        stamps), this node's counter bumped."""
+        old = None if current is None or current.deleted else current.fields
+        if text is None:
+            stamp = next_hlc(clock.last, self._node_id)
+            clock.last = stamp
+            text = stamp.encode()
+        clock.moved = True
+        clock.seq += 1
+        version = dict(current.version) if current else {}
+        version[self._node_id] = next_counter(version, self._node_id)
+        if new is None:
+            field_hlcs = dict.fromkeys(current.field_hlcs if current else {}, text)
+        else:
+            field_hlcs = _stamp_fields(old, new, current.field_hlcs if current else {}, text)
+        return checked_record(
+            kind,
+            key,
+            dict(new) if new is not None else {},
+            dict(sorted(version.items())),
+            text,
+            field_hlcs,
+            new is None,
+            self._node_id,
+            time.time(),
+            clock.seq,
+        )
+
+    def write_many(
+        self,
+        items: Sequence[tuple[str, str, Mapping[str, Any] | None]],
+        *,
+        max_live: Mapping[str, int] | None = None,
+    ) -> builtins.list[Record]:
+        if not items:
+            return []
+        given = dict(max_live or {})
+        written: builtins.list[Record] = []
+        with self._transaction(write=True) as s:
+            clock = _Clock(*self._lock_clock(s))
+            by_kind: dict[str, builtins.list[str]] = {}
+            for kind, key, _ in items:
+                by_kind.setdefault(kind, []).append(key)
+            held: dict[tuple[str, str], Record] = {}
+            for kind, keys in by_kind.items():
+                for key, record in self._select_many(s, kind, keys).items():
+                    held[(kind, key)] = record
+            deltas = dict.fromkeys(by_kind, 0)
+            rows: builtins.list[tuple[Any, ...]] = []
+            node = self._node_id
+            first_version_text = _json.dumps_text({node: 1})
+            now = time.time()
+            stamps = stamp_run(clock.last, node)  # one stamp each, without HLC objects
+            hlc = ""
+            for kind, key, fields in items:
+                current = held.get((kind, key))
+                text = None if fields is None else _json.dumps_text(_json.plain(fields))
+                new = None if text is None else _json.loads(text)
+                if current is None and new is not None:  # a create, the bulk of an import
+                    hlc = next(stamps)
+                    clock.moved = True
+                    clock.seq += 1
+                    state = checked_record(
+                        kind, key, new, {node: 1}, hlc, dict.fromkeys(new, hlc),
+                        False, node, now, clock.seq,
+                    )  # fmt: skip
+                    held[(kind, key)] = state
+                    rows.append(
+                        (kind, key, text, first_version_text, hlc, "[{}]", 0, node, now,
+                         clock.seq, 0, None)
+                    )  # fmt: skip
+                    written.append(state)
+                    deltas[kind] += 1
+                    continue
+                old = None if current is None or current.deleted else current.fields
+                if (new is None and old is None) or (new is not None and new == old):
+                    continue
+                hlc = next(stamps)
+                state = self._local_state(clock, kind, key, current, new, hlc)
+                held[(kind, key)] = state
+                rows.append(_record_params(state, state.seq, None))
+                written.append(state)
+                if (old is None) != (new is None):
+                    deltas[kind] += 1 if old is None else -1
+            if hlc:
+                clock.last = HLC.decode(hlc)
+            for kind, delta in deltas.items():
+                limit = self._limit(kind, given.get(kind))
+                if delta > 0 and limit is not None and self._live(s, kind) + delta > limit:
+                    raise CapacityError(kind, limit)
+            self._write_states(s, rows)
+            self._add_live(s, deltas)
+            if clock.moved:
+                self._save_clock(s, clock.seq, clock.last)
+        return written
 
     def apply_batch(
         self, incoming: Sequence[Record], decide: Decide, *, from_peer: bool = False
@@ -452,23 +601,41 @@ class SQLStore(abc.ABC):
             for kind, keys in by_kind.items():
                 for key, record in self._select_many(s, kind, keys).items():
                     local[(kind, key)] = record
-            rows = clock.rows
+            rows = clock.rows  # re-stamps (see _guarded) add theirs too
+            # Live counts move with the states written; a kind with a limit refuses the
+            # states that would take it beyond (read once, from the counts table).
+            limits = {k: n for k, n in self._live_limits.items() if k in by_kind}
+            live = {kind: self._live(s, kind) for kind in limits}
+            deltas: dict[str, int] = {}
             # An HLC moves past every stamp it receives, applied or not. Stamps are
             # fixed-width text that sorts like the clock, so the latest is found by
             # comparing text and decoded once.
             latest = ""
             rejected, applied = Outcome.REJECTED, Outcome.APPLIED
             for record in incoming:
-                mine = local.get((record.kind, record.key))
+                ours = local.get((record.kind, record.key))
                 if from_peer:
-                    outcome = self._guarded(s, clock, local, record, mine, decide)
+                    outcome = self._guarded(s, clock, local, record, ours, decide)
+                    ours = local.get((record.kind, record.key))  # re-stamped, maybe
                 else:
-                    outcome = decide(record, mine)
+                    outcome = decide(record, ours)
                     if outcome.outcome is applied and self._retired:
-                        outcome = self._not_as_retired(outcome, mine)
+                        outcome = self._not_as_retired(outcome, ours)
+                state = outcome.state
+                if outcome.outcome is applied and state is not None:
+                    was_live = ours is not None and not ours.deleted
+                    if was_live is state.deleted:  # created (+1) or deleted (-1)
+                        kind = state.kind
+                        delta = -1 if was_live else 1
+                        limit = limits.get(kind)
+                        if delta > 0 and limit is not None and live[kind] >= limit:
+                            outcomes.append(_over_limit(outcome, limit))
+                            continue
+                        deltas[kind] = deltas.get(kind, 0) + delta
+                        if kind in live:
+                            live[kind] += delta
                 if outcome.outcome is not rejected and record.hlc > latest:
                     latest = record.hlc
-                state = outcome.state
                 if outcome.outcome is applied and state is not None:
                     clock.seq += 1
                     state = copy_with(state, seq=clock.seq)
@@ -485,9 +652,10 @@ class SQLStore(abc.ABC):
                         outcome.reason,
                     )
                 outcomes.append(outcome)
-            newest = _later(clock.hlc, latest, outcomes)
+            newest = _later(clock.last, latest, outcomes)
             if rows:
                 self._write_states(s, rows)
+                self._add_live(s, deltas)
             if rows or newest != last:
                 self._save_clock(s, clock.seq, newest)
         return outcomes
@@ -582,8 +750,8 @@ class SQLStore(abc.ABC):
         else:
             version.pop(reused, None)
         version[node] = next_counter(version, node)
-        stamp = next_hlc(clock.hlc, node, seen=HLC.decode(max(mine.hlc, seen.hlc)))
-        clock.hlc = stamp
+        stamp = next_hlc(clock.last, node, seen=HLC.decode(max(mine.hlc, seen.hlc)))
+        clock.last = stamp
         clock.seq += 1
         state = Record(
             kind=mine.kind,
@@ -623,7 +791,7 @@ class SQLStore(abc.ABC):
                 self._guarded(s, clock, local, state, local.get(key), _keep)
             if clock.rows:
                 self._write_states(s, clock.rows)
-                self._save_clock(s, clock.seq, clock.hlc)
+                self._save_clock(s, clock.seq, clock.last)
         return clock.restamped
 
     def feed(
@@ -928,27 +1096,70 @@ class SQLStore(abc.ABC):
 
     # --- payments --------------------------------------------------------------------------
     def add_payment(self, payment: PaymentRow) -> bool:
+        return self.record_payment(payment) is not None
+
+    def record_payment(
+        self, payment: PaymentRow, consume: Consume | None = None
+    ) -> RecordedPayment | None:
         with self._transaction(write=True) as s:
-            row = s.fetchone(
+            # The clock row is the write lock every writer of this store takes first, so
+            # what ``consume`` reads cannot change before this transaction commits.
+            clock = _Clock(*self._lock_clock(s))
+            if s.fetchone(
+                "SELECT 1 FROM neonpay_payments WHERE charge_id = ?", (payment.charge_id,)
+            ):
+                return None
+            held: dict[tuple[str, str], Record | None] = {}
+
+            def read(kind: str, key: str) -> Record | None:
+                if (kind, key) not in held:
+                    held[(kind, key)] = self._select_many(s, kind, [key]).get(key)
+                found = held[(kind, key)]
+                return None if found is None or found.deleted else found
+
+            effects = consume(payment, read) if consume else PaymentEffects(payment)
+            row = effects.payment
+            if row.charge_id != payment.charge_id:
+                raise ValueError("consume must not change the payment's charge id")
+            s.execute(
                 "INSERT INTO neonpay_payments (charge_id, user_id, stage_id, amount, currency, "
-                "promo_code, payload, created_at, refunded_at, node_id, extra) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (charge_id) DO NOTHING RETURNING charge_id",
+                "promo_code, payload, created_at, refunded_at, node_id, extra, promo_over_use) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    payment.charge_id,
-                    payment.user_id,
-                    payment.stage_id,
-                    payment.amount,
-                    payment.currency,
-                    payment.promo_code,
-                    payment.payload,
-                    payment.created_at or time.time(),
-                    payment.refunded_at,
-                    payment.node_id or self._node_id,
-                    _json.dumps_text(dict(payment.extra)),
+                    row.charge_id,
+                    row.user_id,
+                    row.stage_id,
+                    row.amount,
+                    row.currency,
+                    row.promo_code,
+                    row.payload,
+                    row.created_at or time.time(),
+                    row.refunded_at,
+                    row.node_id or self._node_id,
+                    _json.dumps_text(dict(row.extra)),
+                    int(row.promo_over_use),
                 ),
             )
-        return row is not None
+            records: builtins.list[Record] = []
+            for kind, key, change in effects.writes:
+                if (kind, key) not in held:
+                    read(kind, key)
+                before = held[(kind, key)]
+                state = self._change(s, clock, kind, key, before, change, None)
+                if state is not None and state is not before:
+                    held[(kind, key)] = state
+                    records.append(state)
+            if clock.moved:
+                self._save_clock(s, clock.seq, clock.last)
+        return RecordedPayment(row, tuple(records))
+
+    def promo_over_uses(self) -> dict[str, int]:
+        with self._transaction(write=False) as s:
+            rows = s.fetchall(
+                "SELECT promo_code, COUNT(*) FROM neonpay_payments "
+                "WHERE promo_over_use = 1 AND promo_code IS NOT NULL GROUP BY promo_code"
+            )
+        return {str(code): int(n) for code, n in rows}
 
     def get_payment(self, charge_id: str) -> PaymentRow | None:
         rows = self._payments("WHERE charge_id = ?", [charge_id])
@@ -994,7 +1205,8 @@ class SQLStore(abc.ABC):
         with self._transaction(write=False) as s:
             rows = s.fetchall(
                 "SELECT charge_id, user_id, stage_id, amount, currency, promo_code, payload, "
-                f"created_at, refunded_at, node_id, extra FROM neonpay_payments {where}",
+                "created_at, refunded_at, node_id, extra, promo_over_use "
+                f"FROM neonpay_payments {where}",
                 params,
             )
         return [
@@ -1010,21 +1222,10 @@ class SQLStore(abc.ABC):
                 refunded_at=None if r[8] is None else float(r[8]),
                 node_id=r[9],
                 extra=_json.loads(r[10]),
+                promo_over_use=bool(r[11]),
             )
             for r in rows
         ]
-
-
-class _Clock:
-    """The clock row of one write transaction as it moves, and the rows to write."""
-
-    __slots__ = ("hlc", "restamped", "rows", "seq")
-
-    def __init__(self, seq: int, hlc: HLC | None) -> None:
-        self.seq = seq
-        self.hlc = hlc
-        self.rows: builtins.list[tuple[Any, ...]] = []
-        self.restamped: builtins.list[Record] = []
 
 
 def _keep(incoming: Record, local: Record | None) -> ApplyOutcome:
@@ -1059,6 +1260,19 @@ class CapacityError(ValidationError):
         super().__init__(
             "id", f"the catalog already holds the maximum of {limit} records", kind=kind
         )
+
+
+def _over_limit(outcome: ApplyOutcome, limit: int) -> ApplyOutcome:
+    """``outcome`` (an apply that would create one record too many) refused."""
+    incoming = outcome.incoming
+    return checked_outcome(
+        Outcome.REJECTED,
+        incoming,
+        None,
+        outcome.local,
+        None,
+        f"this node already holds the maximum of {limit} {incoming.kind} records",
+    )
 
 
 def _check_limit(limit: int) -> None:

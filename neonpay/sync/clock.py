@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from neonpay.errors import ValidationError
@@ -33,6 +33,7 @@ __all__ = [
     "next_counter",
     "next_hlc",
     "stamp_node",
+    "stamp_run",
 ]
 
 VersionVector = dict[str, int]
@@ -137,6 +138,19 @@ def next_counter(version: Mapping[str, int], node_id: str) -> int:
             "most a version counter holds; give this store a new node id",
         )
     return counter
+
+
+def stamp_run(last: HLC | None, node_id: str) -> Iterator[str]:
+    """Consecutive stamps of ``node_id`` after ``last``, encoded, each greater than the one
+    before: :func:`next_hlc` once, then the counter. For writing many records in one
+    transaction; the stamp after the run is ``next_hlc(HLC.decode(last_used), ...)``."""
+    first = next_hlc(last, node_id)
+    wall, counter = first.wall_ms, first.counter
+    while True:
+        yield f"{wall:0{_WALL_DIGITS}d}.{counter:0{_COUNTER_DIGITS}d}.{node_id}"
+        counter += 1
+        if counter > _MAX_COUNTER:
+            wall, counter = wall + 1, 0
 
 
 class Order(enum.Enum):

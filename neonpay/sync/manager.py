@@ -557,12 +557,14 @@ class SyncManager:
         if applied:
             notify_applied(self.neonpay, applied, sender=run.peer_node)
         for outcome in outcomes:
-            if outcome.outcome is Outcome.REJECTED:  # counter reuse (neonpay.sync.identity)
+            # counter reuse (neonpay.sync.identity), or a stage beyond max_stages
+            if outcome.outcome is Outcome.REJECTED:
                 self._refused(run, outcome.incoming, outcome.local, outcome.reason)
         return [o.incoming for o in outcomes if o.outcome is Outcome.CONFLICT]
 
     def _refused(self, run: _Run, remote: Record, local: Record | None, reason: str) -> None:
-        """The store refused a pulled state for counter reuse (neonpay.sync.identity).
+        """The store refused a pulled state: counter reuse (neonpay.sync.identity), or a
+        create beyond a catalog limit (``max_stages``).
 
         When the peer itself reused the counters (its store was restored), our state
         goes to it in this run: the peer finds out from it, takes a new node id and

@@ -132,3 +132,22 @@ def test_summaries() -> None:
     assert percentile(samples, 50) == 50
     with pytest.raises(ValueError, match="no samples"):
         summarize([])
+
+
+def test_write_benchmarks_produce_sane_figures(quick_run: dict[str, Any]) -> None:
+    writes = _rows(quick_run, "local_writes")
+    ops = {(r["params"]["op"], r["params"]["n"], bool(r["params"].get("raw"))) for r in writes}
+    sizes = {n for _, n, _ in ops}
+    assert len(sizes) == 2
+    assert len(ops) == 3 * 2 * 2  # create/update/delete, two sizes, NEONPAY and raw
+    for row in writes:
+        assert _median(row, "time_s") > 0
+        if not row["params"].get("raw"):
+            assert row["ratio_to_floor"] > 0  # over the raw transaction of the same size
+    bulk = _rows(quick_run, "bulk_import")
+    assert len(bulk) == 2  # the Python call and the CLI
+    for row in bulk:
+        assert _median(row, "stages_per_s") > 0
+        assert _median(row, "time_s") > 0
+    names = {t["name"] for t in quick_run["targets"]}
+    assert any(name.startswith("local_writes: create") for name in names)

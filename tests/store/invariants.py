@@ -47,6 +47,8 @@ def assert_log_consistent(store: Store) -> list[Record]:
     live = 0
     for kind in kinds:
         records = store.list(kind, include_deleted=True)
+        # the live count kept as data agrees with the records
+        assert store.count(kind) == sum(not r.deleted for r in records), kind
         assert {r.key for r in records} == {key for k, key in last if k == kind}
         for record in records:
             newest = last[(kind, record.key)]

@@ -8,7 +8,8 @@ The document holds the four syncable kinds by key::
 
 Promo usage counts are not part of it: they are per-node counters, not configuration.
 An import checks the whole document before writing anything, then creates or replaces
-each record through the public API (so the changes sync to peers like any edit).
+its records in one transaction (``Catalog.write_many``: all or nothing, as local edits
+that sync to peers like any other), so 100,000 stages load in seconds.
 """
 
 from __future__ import annotations
@@ -18,12 +19,22 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neonpay import _json
+from neonpay._gcpause import collection_paused
 from neonpay.cli.tree import EXIT_OK, add_command
-from neonpay.core import NeonPay, PaymentStage, PromoCode, Template
+from neonpay.core import (
+    NeonPay,
+    PaymentStage,
+    PromoCode,
+    Template,
+    promotions,
+    settings,
+    stages,
+    templates,
+)
 from neonpay.core.settings import check_setting
 from neonpay.errors import ConfigurationError, NeonPayError, ValidationError
 
@@ -117,36 +128,35 @@ def export_catalog(ctx: Context) -> int:
 
 @dataclass
 class _Plan:
-    """What an import will write: one callable per record, and what it changes."""
+    """What an import will write: ``(kind, key, fields)`` per changed record, and counts."""
 
-    writes: list[Callable[[], object]] = field(default_factory=list)
+    writes: list[tuple[str, str, Mapping[str, Any] | None]] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(
         default_factory=lambda: {s: {"created": 0, "updated": 0, "unchanged": 0} for s in _SECTIONS}
     )
 
-    def add(self, section: str, old: object, new: object, write: Callable[[], object]) -> None:
+    def add(self, section: str, old: object, new: Mapping[str, Any], kind: str, key: str) -> None:
         if old is None:
             state = "created"
         elif old == new:
-            state = "unchanged"
-            write = _nothing
+            self.counts[section]["unchanged"] += 1
+            return
         else:
             state = "updated"
         self.counts[section][state] += 1
-        self.writes.append(write)
-
-
-def _nothing() -> None:
-    return None
+        self.writes.append((kind, key, new))
 
 
 def import_catalog(ctx: Context) -> int:
     document = _read_document(ctx.args.file)
     neonpay = ctx.open_neonpay()
-    plan = _plan(neonpay, document)
-    if not ctx.args.dry_run:
-        for write in plan.writes:
-            write()
+    # A large file makes many small objects that live until the write: no collector
+    # passes over them meanwhile (see neonpay._gcpause).
+    with collection_paused():
+        plan = _plan(neonpay, document)
+        if not ctx.args.dry_run:
+            # One transaction for the whole file: all of it, or (a full catalog) nothing.
+            neonpay.catalog.write_many(plan.writes, max_live={stages.KIND: neonpay.max_stages})
     if ctx.out.json_mode:
         ctx.out.json({"dry_run": bool(ctx.args.dry_run), "changes": plan.counts})
     else:
@@ -166,7 +176,7 @@ def _read_document(name: str) -> Mapping[str, Any]:
     except OSError as exc:
         raise ConfigurationError(f"cannot read {name}: {exc.strerror or exc}") from exc
     try:
-        document = json.loads(text)
+        document = _json.loads(text)
     except ValueError as exc:
         raise ConfigurationError(f"{name} is not JSON: {exc}") from exc
     if not isinstance(document, Mapping) or document.get("format") != FORMAT:
@@ -189,78 +199,57 @@ def _plan(neonpay: NeonPay, document: Mapping[str, Any]) -> _Plan:
             (``stage 'premium': invalid payment_stage.price: must be at least 1``).
     """
     plan = _Plan()
-    planners: dict[str, Callable[[_Plan, NeonPay, str, Any], None]] = {
+    planners: dict[str, Callable[[_Plan, NeonPay, str, Any, Any], None]] = {
         "payment_stages": _plan_stage,
         "promo_codes": _plan_promo,
         "templates": _plan_template,
         "settings": _plan_setting,
     }
+    kinds = {
+        "payment_stages": stages.KIND,
+        "promo_codes": promotions.KIND,
+        "templates": templates.KIND,
+        "settings": settings.KIND,
+    }
     for section, planner in planners.items():
-        for key, value in document.get(section, {}).items():
+        entries: Mapping[str, Any] = document.get(section, {})
+        keys = [key for key in entries if isinstance(key, str)]
+        held = neonpay.store.get_many(kinds[section], keys)  # one read, not one per record
+        for key, value in entries.items():
+            record = held.get(key)
+            current = record.fields if record is not None and not record.deleted else None
             try:
-                planner(plan, neonpay, key, value)
+                planner(plan, neonpay, key, value, current)
             except NeonPayError as exc:
                 raise ConfigurationError(f"{_RECORD_NOUNS[section]} {key!r}: {exc}") from exc
     return plan
 
 
-def _plan_stage(plan: _Plan, neonpay: NeonPay, stage_id: str, fields: Any) -> None:
+def _plan_stage(plan: _Plan, neonpay: NeonPay, stage_id: str, fields: Any, current: Any) -> None:
     checked = neonpay.stages.validate(stage_id, _fields(fields))
-    stage = PaymentStage.from_fields(checked)
-    old = neonpay.get_payment_stage(stage_id)
-    plan.add(
-        "payment_stages",
-        old.to_fields() if old else None,
-        checked,
-        partial(neonpay.create_payment_stage, stage_id, stage),
-    )
+    old = PaymentStage.from_fields(current).to_fields() if current is not None else None
+    plan.add("payment_stages", old, checked, stages.KIND, stage_id)
 
 
-def _plan_promo(plan: _Plan, neonpay: NeonPay, code: str, fields: Any) -> None:
+def _plan_promo(plan: _Plan, neonpay: NeonPay, code: str, fields: Any, current: Any) -> None:
     promo = PromoCode.from_fields(code, _fields(fields))
-    current = neonpay.promotions.get_promo_code(promo.code)
-    plan.add(
-        "promo_codes",
-        current.to_fields() if current else None,
-        promo.to_fields(),
-        partial(
-            neonpay.promotions.create_promo_code,
-            promo.code,
-            promo.discount_type,
-            promo.discount_value,
-            max_uses=promo.max_uses,
-            expires_at=promo.expires_at,
-            min_amount=promo.min_amount,
-            allowed_user_ids=promo.allowed_user_ids,
-            description=promo.description,
-            active=promo.active,
-        ),
-    )
+    if promo.code != code:  # stored upper-case: look up the code as it will be stored
+        record = neonpay.store.get(promotions.KIND, promo.code)
+        current = record.fields if record is not None else None
+    old = PromoCode.from_fields(promo.code, current).to_fields() if current is not None else None
+    plan.add("promo_codes", old, promo.to_fields(), promotions.KIND, promo.code)
 
 
-def _plan_template(plan: _Plan, neonpay: NeonPay, name: str, fields: Any) -> None:
+def _plan_template(plan: _Plan, neonpay: NeonPay, name: str, fields: Any, current: Any) -> None:
     template = Template.from_fields(name, _fields(fields))
-    existing = neonpay.templates.get_template(name)
-    plan.add(
-        "templates",
-        existing.to_fields() if existing else None,
-        template.to_fields(),
-        partial(neonpay.templates.save, template),
-    )
+    old = Template.from_fields(name, current).to_fields() if current is not None else None
+    plan.add("templates", old, template.to_fields(), templates.KIND, name)
 
 
-_MISSING = object()
-
-
-def _plan_setting(plan: _Plan, neonpay: NeonPay, name: str, value: Any) -> None:
+def _plan_setting(plan: _Plan, neonpay: NeonPay, name: str, value: Any, current: Any) -> None:
     checked_value = check_setting(name, value)
-    current_value = neonpay.settings.get(name, _MISSING)
-    plan.add(
-        "settings",
-        None if current_value is _MISSING else {"value": current_value},
-        {"value": checked_value},
-        partial(neonpay.settings.set, name, checked_value),
-    )
+    old = None if current is None else {"value": current.get("value")}
+    plan.add("settings", old, {"value": checked_value}, settings.KIND, name)
 
 
 def _fields(fields: Any) -> Mapping[str, Any]:
