@@ -140,14 +140,12 @@ def _candidates(
     the server-wide secrets). The claimed peer's secrets come first, so the usual
     request costs one MAC."""
     holders: dict[str, set[str | None]] = {}
-    ordered = [claimed] if claimed is not None else []
-    ordered += [p for p in peers.values() if p is not claimed]
     if claimed is not None:
         for secret in claimed.secrets:
             holders.setdefault(secret, set()).add(claimed.name)
     for secret in server_secrets:
         holders.setdefault(secret, set()).add(None)
-    for peer in ordered:
+    for peer in peers.values():
         for secret in peer.secrets:
             holders.setdefault(secret, set()).add(peer.name)
     return holders
