@@ -9,6 +9,7 @@ answer or reply through the framework, so everything here runs without a framewo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -347,6 +348,12 @@ class Cashier:
         try:
             query = read()
             decision = await self._review_in_time(query)
+        except asyncio.CancelledError:
+            # cancelled while the review waits in its thread (the bot stops, or the
+            # framework gave up on the handler): answer before the cancellation goes on
+            with contextlib.suppress(Exception):
+                await answer(False, BUSY_MESSAGE)
+            raise
         except Exception as exc:  # the query must be answered whatever happened
             logger.error("pre-checkout failed, refusing: %s", mask_secrets(repr(exc)))
             decision = CheckoutAnswer.refuse(

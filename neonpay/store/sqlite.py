@@ -60,7 +60,7 @@ class SQLiteStore(SQLStore):
         self._lock = threading.RLock()
         self._busy_timeout = busy_timeout
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list[_Reader] = []
         self._readers_lock = threading.Lock()
         self._shared_reads = str(path) == ":memory:"  # one private database: one connection
         try:
@@ -100,13 +100,13 @@ class SQLiteStore(SQLStore):
                     raise
             time.sleep(0.005)
 
-    def _reader(self) -> sqlite3.Connection | None:
+    def _reader(self) -> _Reader | None:
         """This thread's read connection (None: read on the writer's connection, as
         inside a write transaction of this thread, or for an in-memory database)."""
         if self._shared_reads or getattr(self._local, "writing", False):
             return None
-        conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
-        if conn is None:
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
             try:
                 conn = sqlite3.connect(
                     str(self.path),
@@ -118,13 +118,20 @@ class SQLiteStore(SQLStore):
                 conn.execute("PRAGMA query_only = ON")
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot open {self.url} for reading: {exc}") from exc
+            reader = _Reader(conn, threading.current_thread())
             with self._readers_lock:  # not the writer's lock: that may wait for minutes
                 if self._closed:
                     conn.close()
                     raise StorageError(f"the store {self.url} is closed")
-                self._readers.append(conn)
-            self._local.reader = conn
-        return conn
+                # the connections of threads that ended are closed here, so a thread per
+                # request does not leave one open file per request behind
+                ended = [r for r in self._readers if not r.thread.is_alive()]
+                self._readers = [r for r in self._readers if r.thread.is_alive()]
+                self._readers.append(reader)
+            for old in ended:
+                old.close()
+            self._local.reader = reader
+        return reader
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Session]:
@@ -166,20 +173,24 @@ class SQLiteStore(SQLStore):
             self._local.writing = outer
 
     @contextmanager
-    def _read(self, conn: sqlite3.Connection) -> Iterator[Session]:
-        try:
-            conn.execute("BEGIN")
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot start a transaction on {self.url}: {exc}") from exc
-        try:
-            yield _SQLiteSession(conn)
-        except BaseException as exc:
-            conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"SQLite error on {self.url}: {exc}") from exc
-            raise
-        else:
-            conn.execute("COMMIT")
+    def _read(self, reader: _Reader) -> Iterator[Session]:
+        # held for the whole read: close() waits for it instead of closing a connection
+        # in use by this thread (which crashes the interpreter)
+        with reader.lock:
+            conn = reader.conn
+            try:
+                conn.execute("BEGIN")
+            except sqlite3.Error as exc:  # closed meanwhile: ProgrammingError
+                raise StorageError(f"cannot start a transaction on {self.url}: {exc}") from exc
+            try:
+                yield _SQLiteSession(conn)
+            except BaseException as exc:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"SQLite error on {self.url}: {exc}") from exc
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -187,11 +198,24 @@ class SQLiteStore(SQLStore):
                 return
             self._closed = True
             with self._readers_lock:
-                for reader in self._readers:
-                    with contextlib.suppress(sqlite3.Error):  # closing rarely fails
-                        reader.close()
-                self._readers.clear()
+                readers, self._readers = self._readers, []
+            for reader in readers:  # each waits for a read in progress on it
+                reader.close()
             try:
                 self._conn.close()
             except sqlite3.Error as exc:  # pragma: no cover - closing rarely fails
                 raise StorageError(f"cannot close {self.url}: {exc}") from exc
+
+
+class _Reader:
+    """A thread's read connection, and the lock held while a read uses it."""
+
+    def __init__(self, conn: sqlite3.Connection, thread: threading.Thread) -> None:
+        self.conn = conn
+        self.thread = thread
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        """Close the connection once no read uses it."""
+        with self.lock, contextlib.suppress(sqlite3.Error):  # closing rarely fails
+            self.conn.close()

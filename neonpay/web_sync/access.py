@@ -7,10 +7,13 @@ peer's own secret (``BotSyncConfig(webhook_secret=...)`` or ``webhook_secret_env
 * Signed with the own secret of exactly one peer P: the request is P, whatever its
   ``X-NeonPay-Node`` says. It gets P's grant; claiming the node id of another configured
   peer is refused; a new node id is remembered (and logged) as P's.
-* Signed with a server-wide secret (or a secret several peers share): the node header
-  decides. A configured peer with a secret of its own cannot be claimed (403); a
-  configured peer without one gets its grant; any other node gets the ``unknown_peers``
-  policy's grant.
+* Signed with a secret several peers share (and no server-wide secret): the node header
+  must name one of those peers, whose grant it gets; any other node is refused (403).
+* Signed with a server-wide secret: the node header decides. A configured peer with a
+  secret of its own cannot be claimed (403); a configured peer without one gets its
+  grant; any other node gets the ``unknown_peers`` policy's grant.
+* The node ids of a peer whose stored config is unreadable stay its own: no request may
+  claim them (403) until the config is fixed.
 
 Every refusal is :class:`~neonpay.errors.AccessDenied` (answered 403).
 """
@@ -65,9 +68,12 @@ class _Peer:
         return bool(self.config.webhook_secret or self.config.webhook_secret_env)
 
 
-def _load(store: Store) -> dict[str, _Peer]:
+def _load(store: Store) -> tuple[dict[str, _Peer], dict[str, str]]:
+    """The peers configured here, and the node ids of those whose stored config is
+    unreadable (node id -> peer name)."""
     configs = configured_peers(store)
-    nodes = known_nodes(store, configs)
+    unreadable = [name for name in store.list_peers() if name not in configs]
+    nodes = known_nodes(store, [*configs, *unreadable])
     peers: dict[str, _Peer] = {}
     for name, config in configs.items():
         try:
@@ -77,7 +83,7 @@ def _load(store: Store) -> dict[str, _Peer]:
             logger.warning("peer %r cannot be verified: %s", name, exc)
             secrets = ()
         peers[name] = _Peer(name, config, secrets, frozenset(nodes.get(name, ())))
-    return peers
+    return peers, names_by_node({name: nodes.get(name, set()) for name in unreadable})
 
 
 def identify(
@@ -97,7 +103,7 @@ def identify(
         AccessDenied: the request claims a node it may not speak for, or its grant
             rules out any use of this node.
     """
-    peers = _load(store)
+    peers, reserved = _load(store)
     by_node = names_by_node({p.name: set(p.nodes) for p in peers.values()})
     claimed = peers.get(by_node[node]) if node and node in by_node else None
     secret: str | None = None
@@ -108,6 +114,11 @@ def identify(
             raise SignatureError("this server has no secret that could verify the request")
         secret = list(candidates)[verify(list(candidates)).secret_index]
         owners = candidates[secret]
+    if node and node in reserved:  # (after the signature: never told to a stranger)
+        raise AccessDenied(
+            f"the request claims node {node!r} of peer {reserved[node]!r}, whose stored "
+            "config here is unreadable: nobody may speak for it until its config is fixed"
+        )
     own = {owner for owner in owners if owner is not None}
     if len(own) == 1 and None not in owners:
         peer = peers[own.pop()]
@@ -120,6 +131,14 @@ def identify(
         grant = Grant.for_peer(peer.name, peer.config, node)
         grant.check_access()
         return Identified(grant, secret, bound=True)
+    if own and None not in owners and (claimed is None or claimed.name not in own):
+        # a secret that only peers hold (several share it): it speaks for one of them
+        holders = ", ".join(map(repr, sorted(own)))
+        raise AccessDenied(
+            f"the request was signed with a secret that the peers {holders} "
+            f"share here, but claims {'node ' + repr(node) if node else 'no node'}, none of "
+            "theirs: it may speak only as one of them (give each peer a secret of its own)"
+        )
     if claimed is not None:
         if claimed.has_own_secret and claimed.name not in own:
             raise AccessDenied(

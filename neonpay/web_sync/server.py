@@ -325,7 +325,15 @@ def _endpoint(
 def _verified_answer(
     request: web.Request, endpoint: str, raw: _Raw, answer: _Answer
 ) -> web.Response:
-    return answer(request, _receive(request, endpoint, raw))
+    inbound = _receive(request, endpoint, raw)
+    response = answer(request, inbound)
+    # only an answered request says which node the peer signs as: a refused one
+    # changes nothing but the replay log
+    grant = inbound.grant
+    if inbound.bound and grant.peer is not None and inbound.node:
+        settings = request.app[_SETTINGS]
+        note_inbound_node(settings.store, grant.peer, inbound.node, now=settings.clock())
+    return response
 
 
 def _receive(request: web.Request, endpoint: str, raw_body: _Raw) -> _Inbound:
@@ -407,9 +415,6 @@ def _admit(request: web.Request, inbound: _Inbound) -> None:
     now = settings.clock()
     if not settings.store.remember_request_id(inbound.msg_id, now, 2 * settings.tolerance):
         raise ReplayedRequest(f"{ID_HEADER} {inbound.msg_id!r} was already used: replay refused")
-    grant = inbound.grant
-    if inbound.bound and grant.peer is not None and inbound.node:
-        note_inbound_node(settings.store, grant.peer, inbound.node, now=now)
 
 
 def _query(request: web.Request, allowed: Collection[str]) -> dict[str, str]:
@@ -525,6 +530,9 @@ def _status(request: web.Request, inbound: _Inbound) -> web.Response:
     grant = inbound.grant
     if peer is not None and grant.peer is not None and peer != grant.peer:
         raise AccessDenied(f"{grant.who} may see only its own status here, not {peer[:100]!r}")
+    if peer is not None and grant.peer is None and grant.policy is not UnknownPeers.READ_WRITE:
+        # it sees no peer at all: the same answer whether the name exists or not
+        raise AccessDenied(f"{grant.who} is not a peer configured here: it sees no peer's status")
     if peer is not None and settings.store.get_peer(peer) is None:
         raise WireError("unknown_peer", f"no peer named {peer[:100]!r} is configured here")
     _admit(request, inbound)
