@@ -29,9 +29,9 @@ import importlib
 import importlib.util
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from neonpay._gcpause import collection_paused
 from neonpay.errors import (
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = ["SyncManager"]
 
 logger = logging.getLogger("neonpay.sync")
+_T = TypeVar("_T")
 
 #: How often one record may be re-resolved in one run before the run gives up on it.
 DEFAULT_MAX_ROUNDS = 3
@@ -287,11 +288,9 @@ class SyncManager:
                 )
                 stats = transport.stats
                 sent, received, requests = stats.bytes_sent, stats.bytes_received, stats.requests
-                run = _Run(
-                    result, transport, peer_node=await asyncio.to_thread(self._known_peer_node)
-                )
-                run.resend_until = await asyncio.to_thread(self._load_resend)
-                kept = await asyncio.to_thread(load_open, self.neonpay.store, name, run.peer_node)
+                run = _Run(result, transport, peer_node=await _off_loop(self._known_peer_node))
+                run.resend_until = await _off_loop(self._load_resend)
+                kept = await _off_loop(load_open, self.neonpay.store, name, run.peer_node)
                 run.reopen.update(kept)
                 if pull:
                     try:
@@ -314,12 +313,12 @@ class SyncManager:
                     logger.exception("sync with %r failed unexpectedly", name)
             finally:
                 if run is not None:
-                    await asyncio.to_thread(self._keep_open, run, kept)
+                    await _off_loop(self._keep_open, run, kept)
                     stats = run.transport.stats
                     result.bytes_sent = stats.bytes_sent - sent
                     result.bytes_received = stats.bytes_received - received
                     result.requests = stats.requests - requests
-                await asyncio.to_thread(self._finish, result)
+                await _off_loop(self._finish, result)
         return result
 
     def _keep_open(self, run: _Run, kept: Mapping[tuple[str, str], Record]) -> None:
@@ -461,7 +460,7 @@ class SyncManager:
         store = self.neonpay.store
         name = self.peer_name
         kinds = list(self.config.kinds)
-        since = (await asyncio.to_thread(store.get_cursor, name, "pull")).seq
+        since = (await _off_loop(store.get_cursor, name, "pull")).seq
         restarted = False
         # The next page is asked for while this one is applied (one request ahead); its
         # answer, or its failure, is taken only after this page's cursor is stored.
@@ -481,15 +480,15 @@ class SyncManager:
                         raise
                     # A cursor beyond the peer's head: was its store replaced?
                     info = await run.transport.info()
-                    replaced = await asyncio.to_thread(self._learn_peer_node, run, info.node_id)
+                    replaced = await _off_loop(self._learn_peer_node, run, info.node_id)
                     if not replaced and info.last_seq >= since:
                         raise
                     if not replaced:
-                        await asyncio.to_thread(self._peer_restored, run, info.node_id)
+                        await _off_loop(self._peer_restored, run, info.node_id)
                     since, restarted = 0, True
                     continue
                 run.contacted = True
-                if await asyncio.to_thread(self._learn_peer_node, run, page.node_id):
+                if await _off_loop(self._learn_peer_node, run, page.node_id):
                     if restarted:
                         raise SyncError(f"peer {name!r} changed its node id during the sync")
                     since, restarted = 0, True
@@ -510,7 +509,7 @@ class SyncManager:
                     )
                     await asyncio.sleep(0)  # let it go out before the page is applied
                 await self._apply_pulled(run, page.records)
-                await asyncio.to_thread(
+                await _off_loop(
                     store.set_cursor, name, "pull", Cursor(page.next_cursor, page.node_id)
                 )
                 since = page.next_cursor
@@ -522,7 +521,7 @@ class SyncManager:
                 await asyncio.gather(ahead, return_exceptions=True)
 
     async def _apply_pulled(self, run: _Run, records: Sequence[Record]) -> None:
-        conflicts = await asyncio.to_thread(self._store_pulled_paused, run, records)
+        conflicts = await _off_loop(self._store_pulled_paused, run, records)
         for remote in conflicts:
             await self._resolve(run, remote)
 
@@ -592,8 +591,8 @@ class SyncManager:
         if run.peer_node is None:
             info = await run.transport.info()
             run.contacted = True
-            await asyncio.to_thread(self._learn_peer_node, run, info.node_id)
-        since = (await asyncio.to_thread(store.get_cursor, name, "push")).seq
+            await _off_loop(self._learn_peer_node, run, info.node_id)
+        since = (await _off_loop(store.get_cursor, name, "push")).seq
         kinds = list(self.config.kinds)
         restarted = False
         # Pipelined: page k+1 is read and sent while the peer applies page k (at most two
@@ -616,7 +615,7 @@ class SyncManager:
                     await self._handle_pushed(run, batch, result)
                     continue
                 echo = since < run.resend_until  # the peer lost what it had: its own states too
-                page = await asyncio.to_thread(
+                page = await _off_loop(
                     functools.partial(
                         store.feed,
                         since,
@@ -637,7 +636,7 @@ class SyncManager:
                             since, restarted = 0, True
                         continue
                     if page.next_cursor != since:
-                        await asyncio.to_thread(
+                        await _off_loop(
                             store.set_cursor, name, "push", Cursor(page.next_cursor, run.peer_node)
                         )
                     if page.records:  # all of them left unsettled in this run: skip them
@@ -645,9 +644,7 @@ class SyncManager:
                         continue
                     if run.contacted:
                         if run.resend_until and since >= run.resend_until:
-                            await asyncio.to_thread(
-                                store.set_meta, self._resend_meta, ""
-                            )  # caught up
+                            await _off_loop(store.set_meta, self._resend_meta, "")  # caught up
                             run.resend_until = 0
                         return
                     # nothing to send and no word from the peer yet: an empty push checks it
@@ -676,10 +673,10 @@ class SyncManager:
         the peer turned out to have a new node id (nothing handled then)."""
         result = await sent.task
         run.contacted = True
-        if await asyncio.to_thread(self._learn_peer_node, run, result.node_id):
+        if await _off_loop(self._learn_peer_node, run, result.node_id):
             return True
         await self._handle_pushed(run, sent.records, result)
-        await asyncio.to_thread(
+        await _off_loop(
             self.neonpay.store.set_cursor,
             self.peer_name,
             "push",
@@ -699,7 +696,7 @@ class SyncManager:
             if item.outcome is Outcome.APPLIED:
                 run.result.pushed += 1
             elif item.outcome is Outcome.REJECTED:
-                if item.current is not None and await asyncio.to_thread(
+                if item.current is not None and await _off_loop(
                     self._reused_here, run, record, item.current
                 ):
                     continue  # re-stamped: the push carries it again
@@ -722,7 +719,7 @@ class SyncManager:
                     )
                     continue
                 # did we reuse counters?
-                restamped = await asyncio.to_thread(self.neonpay.store.reconcile, [current])
+                restamped = await _off_loop(self.neonpay.store.reconcile, [current])
                 if restamped:
                     notify_applied(self.neonpay, restamped, sender=None)
                 await self._resolve(run, current)
@@ -767,7 +764,7 @@ class SyncManager:
                 f"gave up after {self.max_rounds} rounds, the next sync tries again"
             )
             return
-        local = await asyncio.to_thread(
+        local = await _off_loop(
             functools.partial(store.get, remote.kind, remote.key, include_deleted=True)
         )
         direction = self.config.direction
@@ -815,7 +812,7 @@ class SyncManager:
             )
             return
         conflict.outcome = "custom"
-        state = await asyncio.to_thread(self._new_write, local, remote, fields)
+        state = await _off_loop(self._new_write, local, remote, fields)
         await self._write(run, local, state, remote)
 
     async def _apply_strategy(
@@ -828,7 +825,7 @@ class SyncManager:
     ) -> None:
         direction = self.config.direction
         if strategy is ConflictResolution.ASK_USER:
-            conflict.id = await asyncio.to_thread(
+            conflict.id = await _off_loop(
                 record_pending, self.neonpay.store, self.peer_name, local, remote
             )
             conflict.outcome = "pending"
@@ -856,14 +853,14 @@ class SyncManager:
                 return
             conflict.outcome = "source"
             fields = None if local.deleted else local.fields
-            state = await asyncio.to_thread(self._new_write, local, remote, fields)
+            state = await _off_loop(self._new_write, local, remote, fields)
             await self._write(run, local, state, remote)
         elif direction is SyncDirection.PUSH:  # TARGET_WINS, but the peer may not write to us
             conflict.outcome = "kept_local"
         else:
             conflict.outcome = "target"
             fields = None if remote.deleted else remote.fields
-            state = await asyncio.to_thread(self._new_write, local, remote, fields)
+            state = await _off_loop(self._new_write, local, remote, fields)
             await self._write(run, local, state, remote)
 
     def _new_write(self, local: Record, remote: Record, fields: Mapping[str, Any] | None) -> Record:
@@ -876,7 +873,7 @@ class SyncManager:
         resolve again (bounded by ``max_rounds``)."""
         sender = run.peer_node if state_equal(state, remote) else None
         outcome = (
-            await asyncio.to_thread(
+            await _off_loop(
                 self.neonpay.store.apply_batch,
                 [state],
                 expecting({(state.kind, state.key): local}, sender=sender),
@@ -889,7 +886,7 @@ class SyncManager:
 
     async def _take(self, run: _Run, remote: Record) -> None:
         outcome = (
-            await asyncio.to_thread(
+            await _off_loop(
                 functools.partial(
                     self.neonpay.store.apply_batch,
                     [remote],
@@ -905,6 +902,19 @@ class SyncManager:
             await self._resolve(run, remote)
         elif outcome.outcome is Outcome.REJECTED:
             self._refused(run, remote, outcome.local, outcome.reason)
+
+
+async def _off_loop(fn: Callable[..., _T], /, *args: Any) -> _T:
+    """``fn(*args)`` in a worker thread, so the store never stalls the event loop. A run
+    cancelled meanwhile waits for the call to end before it goes on cancelling, so that
+    nothing of the run (its state, its result, its per-peer lock) is touched by a thread
+    after the run has ended."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task})
+        raise
 
 
 def _may_be_stale_cursor(exc: PeerRejected) -> bool:
