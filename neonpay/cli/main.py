@@ -31,7 +31,7 @@ _EXAMPLES = """\
 examples:
   neonpay demo                       see three bots sync and sell on this machine
   neonpay stages list                the payment stages of ./neonpay.db
-  neonpay sync add-bot --token "$STORE_TOKEN" --name "Store Bot" \\
+  neonpay sync add-bot --token-env STORE_TOKEN --name "Store Bot" \\
       --webhook https://store-bot.example.com/sync --direction bidirectional
   neonpay sync sync-all              sync with every configured bot
   neonpay serve --secret-env NEONPAY_SYNC_SECRET

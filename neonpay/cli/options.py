@@ -16,7 +16,7 @@ from neonpay.store import STORAGE_ENV, default_storage_url
 __all__ = ["add_root_options", "common_options", "sqlite_file", "storage_url"]
 
 _STORAGE_HELP = (
-    f"store URL: sqlite:///path.db or postgresql://... (default: ${STORAGE_ENV}, "
+    f"store URL: sqlite:///path.db, a plain path.db, or postgresql://... (default: ${STORAGE_ENV}, "
     "else sqlite:///neonpay.db in the working directory)"
 )
 _JSON_HELP = "print machine-readable JSON on stdout (notes go to stderr)"
@@ -67,6 +67,8 @@ def storage_url(args: argparse.Namespace) -> str:
 def sqlite_file(url: str) -> Path | None:
     """The file a ``sqlite:///`` URL names (as ``open_store`` reads it), else None
     (PostgreSQL, or a SQLite URL without a usable path, which opening reports)."""
+    if "://" not in url and url.strip():
+        return Path(url)  # a plain path names a SQLite file (see open_store)
     if not url.startswith("sqlite://"):
         return None
     path = url[len("sqlite://") :]
