@@ -130,7 +130,10 @@ class MissingExtraError(NeonPayError, ImportError):
 
     def __init__(self, extra: str, what: str) -> None:
         self.extra = extra
-        super().__init__(f'{what} needs the "{extra}" extra: pip install "neonpay[{extra}]"')
+        super().__init__(
+            f'{what} needs the "{extra}" extra: pip install -e ".[{extra}]" in the NEONPAY '
+            "checkout (NEONPAY 3 is not on the package index yet)"
+        )
 
 
 # A bot token: the bot's numeric id, ':', then the secret. The id may follow letters (the

@@ -88,7 +88,7 @@ class PostgresStore(SQLStore):
     """A store in a PostgreSQL database (``postgresql://user:pass@host/db``).
 
     Raises:
-        MissingExtraError: psycopg is not installed (``pip install "neonpay[postgres]"``).
+        MissingExtraError: psycopg is not installed (the ``postgres`` extra).
         ConfigurationError: the database cannot be reached.
         StorageError: a database operation failed.
     """

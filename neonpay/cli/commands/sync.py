@@ -85,7 +85,7 @@ def register(subparsers: Subparsers) -> None:
         "sync",
         help="sync this bot's catalog with other bots",
         examples=[
-            'neonpay sync add-bot --token "$STORE_TOKEN" --name "Store Bot" '
+            'neonpay sync add-bot --token-env STORE_TOKEN --name "Store Bot" '
             "--webhook https://store-bot.com/sync --direction bidirectional",
             "neonpay sync sync-all",
         ],
