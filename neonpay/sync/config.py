@@ -316,7 +316,12 @@ class BotSyncConfig:
         data = self.to_dict()
         data["target_bot_token"] = mask_token(self.target_bot_token)
         del data["webhook_secret"]
-        data["has_secret"] = bool(self.webhook_secret or self.webhook_secret_env)
+        # a peer without its own secret signs with $NEONPAY_SYNC_SECRET when it syncs
+        data["has_secret"] = bool(
+            self.webhook_secret
+            or self.webhook_secret_env
+            or (not self.insecure and os.environ.get("NEONPAY_SYNC_SECRET", "").strip())
+        )
         data["kinds"] = list(self.kinds)
         return data
 
