@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
+    library = logging.getLogger("neonpay")
+    saved = (library.level, library.propagate, list(library.handlers))
     try:
         return _run(arguments)
     except Exception as exc:  # the last resort: a bug, or an error nobody translated
@@ -71,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         return EXIT_FAILED
+    finally:  # main() called in-process (tests, scripts) leaves logging as it found it
+        library.setLevel(saved[0])
+        library.propagate = saved[1]
+        library.handlers[:] = saved[2]
 
 
 def _run(argv: list[str]) -> int:
