@@ -20,7 +20,8 @@ Every error NEONPAY raises on purpose derives from :class:`NeonPayError`::
     └── MissingExtraError       an optional dependency is not installed (names the extra)
 
 Messages say what failed, on which record or peer, and what to do next. They never
-contain a bot token or a secret: tokens are masked with :func:`mask_token`.
+contain a bot token or a secret: tokens are masked with :func:`mask_token`, the passwords
+of URLs with :func:`mask_url`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "ValidationError",
     "mask_secrets",
     "mask_token",
+    "mask_url",
 ]
 
 
@@ -137,7 +139,10 @@ class MissingExtraError(NeonPayError, ImportError):
 
     def __init__(self, extra: str, what: str) -> None:
         self.extra = extra
-        super().__init__(f'{what} needs the "{extra}" extra: pip install "neonpay[{extra}]"')
+        super().__init__(
+            f'{what} needs the "{extra}" extra: pip install -e ".[{extra}]" in the NEONPAY '
+            "checkout (NEONPAY 3 is not on the package index yet)"
+        )
 
 
 # A bot token: the bot's numeric id, ':', then the secret. The id may follow letters (the
@@ -162,6 +167,24 @@ def mask_token(token: str | None) -> str:
     return "…"
 
 
+#: Query parameters of a URL whose values are secret (PostgreSQL's ``password``, ...).
+_SECRET_PARAMS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "key")
+# The password of a URL's userinfo: ``scheme://user:PASSWORD@host``.
+_USERINFO_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
+# A secret query parameter: ``?password=...`` or ``&password=...`` up to the next & or space.
+_PARAM_RE = re.compile(r"([?&](?:" + "|".join(_SECRET_PARAMS) + r")=)[^&\s#'\"]*", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, in the userinfo
+    (``postgresql://user:***@host/db``) and in secret query parameters
+    (``?password=***``)."""
+    return _PARAM_RE.sub(r"\1***", _USERINFO_RE.sub(r"\1***@", url))
+
+
 def mask_secrets(text: str) -> str:
-    """Mask every bot-token-looking substring of ``text``."""
-    return _TOKEN_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}…{m.group(3)}", text)
+    """Mask every bot-token-looking substring of ``text`` and every password of a URL in it."""
+    text = _TOKEN_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}…{m.group(3)}", text)
+    if "://" in text or "=" in text:
+        text = mask_url(text)
+    return text

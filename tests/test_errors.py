@@ -88,7 +88,7 @@ def test_errors_carry_their_details() -> None:
     extra = MissingExtraError("postgres", "the PostgreSQL store")
     assert isinstance(extra, ImportError)
     assert extra.extra == "postgres"
-    assert 'pip install "neonpay[postgres]"' in str(extra)
+    assert 'pip install -e ".[postgres]"' in str(extra)
 
 
 def test_mask_token() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from types import TracebackType
 
 from neonpay.cli.options import sqlite_file, storage_url
@@ -25,6 +26,7 @@ class Context:
         self.args = args
         self.out = out
         self._neonpay: NeonPay | None = None
+        self._created: Path | None = None  # a SQLite file this run created
 
     @property
     def storage_url(self) -> str:
@@ -43,6 +45,9 @@ class Context:
             url = self.storage_url
             if getattr(self.args, "reads_only", False):
                 _require_existing(url)
+            path = sqlite_file(url)
+            if path is not None and not path.exists():
+                self._created = path.absolute()
             self._neonpay = create_neonpay(storage=url)
         return self._neonpay
 
@@ -62,6 +67,9 @@ class Context:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        if exc is None and self._created is not None:
+            # a write command in a folder without a store: say so once it succeeded
+            self.out.note(f"created a new store at {self._created}")
 
 
 def _require_existing(url: str) -> None:

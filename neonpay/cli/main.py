@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 an operation or a sync failed (one line per reason on stderr),
 2 bad usage (argparse's own errors, or a command group given without an action).
+
+No command shows a Python traceback: an unexpected error is one line on stderr with a
+hint to rerun with ``--debug``, which shows the traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from neonpay._version import __version__
@@ -19,7 +23,7 @@ from neonpay.cli.options import add_root_options
 from neonpay.cli.output import Output, colour_wanted, is_terminal
 from neonpay.cli.tree import EXIT_FAILED, EXIT_USAGE, HelpFormatter
 from neonpay.cli.wording import in_cli_terms
-from neonpay.errors import NeonPayError
+from neonpay.errors import NeonPayError, mask_secrets
 
 __all__ = ["build_parser", "main"]
 
@@ -27,7 +31,7 @@ _EXAMPLES = """\
 examples:
   neonpay demo                       see three bots sync and sell on this machine
   neonpay stages list                the payment stages of ./neonpay.db
-  neonpay sync add-bot --token "$STORE_TOKEN" --name "Store Bot" \\
+  neonpay sync add-bot --token-env STORE_TOKEN --name "Store Bot" \\
       --webhook https://store-bot.example.com/sync --direction bidirectional
   neonpay sync sync-all              sync with every configured bot
   neonpay serve --secret-env NEONPAY_SYNC_SECRET
@@ -53,6 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    library = logging.getLogger("neonpay")
+    saved = (library.level, library.propagate, list(library.handlers))
+    try:
+        return _run(arguments)
+    except Exception as exc:  # the last resort: a bug, or an error nobody translated
+        if "--debug" in arguments:
+            traceback.print_exc(file=sys.stderr)
+        detail = " ".join(mask_secrets(str(exc)).split())[:300]
+        print(
+            f"error: unexpected {type(exc).__name__}{': ' + detail if detail else ''} "
+            "(rerun with --debug to see where; please report it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_FAILED
+    finally:  # main() called in-process (tests, scripts) leaves logging as it found it
+        library.setLevel(saved[0])
+        library.propagate = saved[1]
+        library.handlers[:] = saved[2]
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(

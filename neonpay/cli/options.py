@@ -1,4 +1,4 @@
-"""Options every command takes: ``--storage``, ``--json`` and ``--no-color``.
+"""Options every command takes: ``--storage``, ``--json``, ``--no-color`` and ``--debug``.
 
 They are accepted before the command (``neonpay --storage URL sync list-bots``) and after
 it (``neonpay sync list-bots --storage URL``). The root parser sets the defaults; the
@@ -16,11 +16,12 @@ from neonpay.store import STORAGE_ENV, default_storage_url
 __all__ = ["add_root_options", "common_options", "sqlite_file", "storage_url"]
 
 _STORAGE_HELP = (
-    f"store URL: sqlite:///path.db or postgresql://... (default: ${STORAGE_ENV}, "
+    f"store URL: sqlite:///path.db, a plain path.db, or postgresql://... (default: ${STORAGE_ENV}, "
     "else sqlite:///neonpay.db in the working directory)"
 )
 _JSON_HELP = "print machine-readable JSON on stdout (notes go to stderr)"
 _COLOUR_HELP = "no colours (also off when stdout is not a terminal, or NO_COLOR is set)"
+_DEBUG_HELP = "show the full traceback of an unexpected error (for a bug report)"
 
 
 def add_root_options(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +37,7 @@ def add_root_options(parser: argparse.ArgumentParser) -> None:
         default=False,
         help=_COLOUR_HELP,
     )
+    group.add_argument("--debug", action="store_true", default=False, help=_DEBUG_HELP)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -52,6 +54,7 @@ def common_options() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help=_COLOUR_HELP,
     )
+    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     return parent
 
 
@@ -64,6 +67,8 @@ def storage_url(args: argparse.Namespace) -> str:
 def sqlite_file(url: str) -> Path | None:
     """The file a ``sqlite:///`` URL names (as ``open_store`` reads it), else None
     (PostgreSQL, or a SQLite URL without a usable path, which opening reports)."""
+    if "://" not in url and url.strip():
+        return Path(url)  # a plain path names a SQLite file (see open_store)
     if not url.startswith("sqlite://"):
         return None
     path = url[len("sqlite://") :]

@@ -143,6 +143,10 @@ class Output:
     def success(self, text: str) -> None:
         self.line(text, style="green")
 
+    def note(self, text: str) -> None:
+        """A note for people on stderr (stdout stays for the command's own output)."""
+        print(f"note: {mask_secrets(text)}", file=self.stderr, flush=True)
+
     def warn(self, text: str) -> None:
         """A warning on stderr."""
         print(f"warning: {mask_secrets(text)}", file=self.stderr, flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from neonpay.core import DiscountType, PaymentStage, PromoCode, Template
@@ -12,6 +13,7 @@ __all__ = [
     "STAGE_COLUMNS",
     "format_time",
     "promo_row",
+    "promo_state",
     "promo_view",
     "stage_view",
     "template_view",
@@ -30,7 +32,7 @@ PROMO_COLUMNS = [
     ("discount", "Discount"),
     ("uses", "Uses"),
     ("expires", "Expires"),
-    ("active", "Active"),
+    ("state", "Active"),
     ("description", "Description"),
 ]
 
@@ -42,12 +44,14 @@ def stage_view(stage_id: str, stage: PaymentStage) -> dict[str, Any]:
 
 def promo_view(promo: PromoCode) -> dict[str, Any]:
     """A promo code: ``code``, its fields, ``used_count`` (network-wide uses) and
-    ``over_uses`` (payments recorded here that used it beyond ``max_uses``)."""
+    ``over_uses`` (payments recorded here that used it beyond ``max_uses``) and ``state``
+    (see :func:`promo_state`)."""
     return {
         "code": promo.code,
         **promo.to_fields(),
         "used_count": promo.used_count,
         "over_uses": promo.over_uses,
+        "state": promo_state(promo),
     }
 
 
@@ -66,6 +70,18 @@ def promo_row(promo: PromoCode) -> dict[str, Any]:
         "uses": uses,
         "expires": format_time(promo.expires_at),
     }
+
+
+def promo_state(promo: PromoCode, now: float | None = None) -> str:
+    """Whether a promo code can be used now: ``yes``, ``no`` (switched off), ``expired``
+    or ``used up`` (a code switched on but past its expiry is not shown as active)."""
+    if not promo.active:
+        return "no"
+    if promo.expires_at is not None and promo.expires_at <= (time.time() if now is None else now):
+        return "expired"
+    if promo.max_uses is not None and promo.used_count >= promo.max_uses:
+        return "used up"
+    return "yes"
 
 
 def template_view(template: Template) -> dict[str, Any]:

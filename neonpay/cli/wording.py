@@ -43,6 +43,12 @@ _PEER_HINT = (
     "'neonpay sync add-bot ... --secret-env VAR'"
 )
 
+# "no sync peer named 'X'; add it with add_bot()": one wording with the CLI's own
+# "no bot named 'X' (see 'neonpay sync list-bots')".
+_NO_PEER = re.compile(
+    r"no sync peer named ('(?:[^'\\]|\\.)*'|\"[^\"]*\")(?:; add it with add_bot\(\))?"
+)
+
 #: Fixed hints of the Python API and what to say instead.
 _HINTS = {
     "add it with add_bot()": "see 'neonpay sync list-bots'",
@@ -59,6 +65,7 @@ def in_cli_terms(message: str) -> str:
         return template.format(who=who, env=match["env"])
 
     text = _NO_SECRET.sub(no_secret, message)
+    text = _NO_PEER.sub(r"no bot named \1 (see 'neonpay sync list-bots')", text)
     for hint, replacement in _HINTS.items():
         text = text.replace(hint, replacement)
     return _FIELD.sub(lambda match: FLAG_OF_FIELD[match[1]], text)

@@ -44,6 +44,7 @@ from neonpay.errors import (
     ValidationError,
     mask_secrets,
 )
+from neonpay.limits import MAX_INT
 
 if TYPE_CHECKING:
     from neonpay.core.promotions import PromoSystem
@@ -211,8 +212,8 @@ class Cashier:
             ConfigurationError: no bot is attached.
             BotAPIError: Telegram refused the invoice.
         """
-        if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
-            raise ValidationError("user_id", "must be a positive whole number")
+        if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id <= MAX_INT:
+            raise ValidationError("user_id", "must be a positive 64-bit whole number")
         gateway = self._require_gateway()
 
         def prepare() -> tuple[Quote, str]:
@@ -253,8 +254,8 @@ class Cashier:
             ConfigurationError: no bot is attached.
             ValidationError: ``user_id`` is not a positive whole number.
         """
-        if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
-            raise ValidationError("user_id", "must be a positive whole number")
+        if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id <= MAX_INT:
+            raise ValidationError("user_id", "must be a positive 64-bit whole number")
         self._require_gateway()
         try:
             await self.send_invoice(user_id, stage_id, promo_code)

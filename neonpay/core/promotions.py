@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from neonpay.core import validation as v
 from neonpay.errors import NotFoundError, ValidationError
+from neonpay.limits import MAX_INT
 from neonpay.store.base import Consume, PaymentEffects, PaymentRow, Reader, Record
 
 if TYPE_CHECKING:
@@ -86,7 +87,9 @@ class PromoCode:
         if self.min_amount is not None:
             v.check_int(self.min_amount, "min_amount", low=1, kind=KIND)
         if self.expires_at is not None and (
-            isinstance(self.expires_at, bool) or not isinstance(self.expires_at, (int, float))
+            isinstance(self.expires_at, bool)
+            or not isinstance(self.expires_at, (int, float))
+            or not 0 <= self.expires_at <= MAX_INT  # also false for NaN
         ):
             raise ValidationError("expires_at", "must be a Unix timestamp", kind=KIND)
         if self.allowed_user_ids is not None:

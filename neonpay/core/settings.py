@@ -2,7 +2,8 @@
 
 A few names are known and checked (``thank_you_message``, ``enable_logging``,
 ``max_stages``); any other name of the identifier alphabet holds any JSON value of at
-most 16 KiB.
+most 16 KiB that passes :func:`neonpay.limits.check_json_value` (nested at most 32 levels,
+valid text, 64-bit whole numbers, finite numbers).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from neonpay import _json
 from neonpay.core import validation as v
 from neonpay.errors import NotFoundError, ValidationError
+from neonpay.limits import check_json_value
 
 if TYPE_CHECKING:
     from neonpay.core.catalog import Catalog
@@ -55,6 +57,7 @@ def check_setting(name: str, value: Any) -> Any:
     check = KNOWN_SETTINGS.get(name)
     if check is not None:
         return check(value)
+    check_json_value(value, name, kind=KIND)
     try:
         size = len(_json.dumps(value))
     except (TypeError, ValueError) as exc:

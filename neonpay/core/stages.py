@@ -11,6 +11,7 @@ from neonpay import _json
 from neonpay._gcpause import collection_paused
 from neonpay.core import validation as v
 from neonpay.errors import NotFoundError, ValidationError
+from neonpay.limits import json_value_problem, text_problem
 
 if TYPE_CHECKING:
     from neonpay.core.catalog import Catalog
@@ -106,16 +107,24 @@ def _plain_stage_ok(
         and photo_url is None
         and start_parameter is None
         and not provider_token
+        and ((title + description + label).isascii() or _texts_ok(title, description, label))
     ):
         return False
     if payload is None:
         return True
     if type(payload) is str:
-        return len(payload.encode()) <= v.MAX_PAYLOAD_BYTES
+        return payload.isascii() and len(payload) <= v.MAX_PAYLOAD_BYTES
+    if json_value_problem(payload) is not None:
+        return False
     try:
         return len(_json.dumps(payload)) <= v.MAX_PAYLOAD_BYTES
     except (TypeError, ValueError):
         return False
+
+
+def _texts_ok(*texts: str) -> bool:
+    """Whether every one of ``texts`` is storable (see :mod:`neonpay.limits`)."""
+    return all(text_problem(text) is None for text in texts)
 
 
 def _check_stage(

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from neonpay import _json
+from neonpay import limits as _limits
 from neonpay.errors import ValidationError
 
 __all__ = [
@@ -70,7 +71,7 @@ def check_text(
         raise ValidationError(field, f"must be {min_len}-{max_len} characters long", kind=kind)
     if min_len > 0 and not value.strip():
         raise ValidationError(field, "must not be blank", kind=kind)
-    return value
+    return _limits.check_text_chars(value, field, kind=kind)
 
 
 def check_optional_text(
@@ -89,7 +90,8 @@ def check_int(
     high: int | None = None,
     kind: str | None = None,
 ) -> int:
-    """A whole number (``True``/``False`` and non-integral floats are refused)."""
+    """A whole number (``True``/``False`` and non-integral floats are refused) that fits
+    a signed 64-bit integer (see :mod:`neonpay.limits`)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(field, "must be a whole number", kind=kind)
     if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
@@ -99,7 +101,7 @@ def check_int(
         raise ValidationError(field, f"must be at least {low}", kind=kind)
     if high is not None and number > high:
         raise ValidationError(field, f"must be at most {high}", kind=kind)
-    return number
+    return _limits.check_whole_range(number, field, kind=kind)
 
 
 def check_price(
@@ -107,7 +109,9 @@ def check_price(
 ) -> int:
     """A price in whole Stars (an ``int``, not a float), 1 to ``max_price`` (None: no cap)."""
     if isinstance(value, float):
-        raise ValidationError("price", "must be a whole number of Stars (an int)", kind=kind)
+        raise ValidationError(
+            "price", "must be a whole number of Stars (an int, not a float)", kind=kind
+        )
     return check_int(value, "price", low=1, high=max_price, kind=kind)
 
 
@@ -122,6 +126,10 @@ def check_payload(value: Any, *, kind: str | None = None) -> Any:
     """A JSON-able payload of at most 128 bytes once encoded."""
     if value is None:
         return None
+    if isinstance(value, str):
+        _limits.check_text_chars(value, "payload", kind=kind)
+    else:
+        _limits.check_json_value(value, "payload", kind=kind)
     try:
         text = encoded_payload(value)
     except (TypeError, ValueError) as exc:
@@ -161,4 +169,4 @@ def check_url(value: Any, field: str, *, kind: str | None = None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError(field, "must be an absolute http:// or https:// URL", kind=kind)
-    return value
+    return _limits.check_text_chars(value, field, kind=kind)

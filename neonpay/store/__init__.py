@@ -61,17 +61,19 @@ def open_store(url: str | None = None, *, node_id: str | None = None) -> Store:
     """Open (creating and migrating as needed) the store at ``url``.
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` and
-    ``postgresql://...`` (or ``postgres://``) are understood. ``None`` means
-    :func:`default_storage_url`.
+    ``postgresql://...`` (or ``postgres://``) are understood, and so is a plain file path
+    without a scheme (``../main/neonpay.db``), which names a SQLite file. ``None`` means
+    :func:`default_storage_url`. A new SQLite file is created readable by its owner only.
 
     Raises:
         ConfigurationError: an unknown scheme, or a database that cannot be opened.
         MissingExtraError: the PostgreSQL extra is not installed.
     """
     url = url or default_storage_url()
-    if url.startswith("sqlite://"):
-        path = url[len("sqlite://") :]
-        if path.startswith("/"):
+    plain = "://" not in url  # a plain path names a SQLite file
+    if plain or url.startswith("sqlite://"):
+        path = url if plain else url[len("sqlite://") :]
+        if path.startswith("/") and not plain:
             path = path[1:]
         if not path:
             raise ConfigurationError(

@@ -12,9 +12,8 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from neonpay.errors import ConfigurationError, MissingExtraError, StorageError
+from neonpay.errors import ConfigurationError, MissingExtraError, StorageError, mask_url
 from neonpay.store.base import ApplyOutcome, Decide, Outcome, Record
 from neonpay.store.sql import _RECORD_COLUMNS, _UPSERT_TAIL, Session, SQLStore
 
@@ -36,12 +35,36 @@ logger = logging.getLogger("neonpay.store")
 
 
 def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ``***``."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The DSN with its password replaced by ``***`` (in the userinfo and in a
+    ``password=`` query parameter)."""
+    return mask_url(dsn)
+
+
+def _probe(psycopg: Any, dsn: str, shown: str, timeout: float) -> None:
+    """Connect once before the pool does, so that a wrong password, a missing database
+    or a server that is down is one clear error at once (the pool would retry for
+    ``timeout`` seconds and log every attempt).
+
+    Raises:
+        ConfigurationError: naming the URL (password masked) and PostgreSQL's reason.
+    """
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=max(1, round(timeout)))
+    except psycopg.Error as exc:
+        reason = " ".join(mask_url(str(exc)).split()) or type(exc).__name__
+        if "password authentication failed" in reason or "authentication failed" in reason:
+            hint = "check the user name and password in the URL"
+        elif "does not exist" in reason:
+            hint = "create the database first (createdb), or check its name in the URL"
+        elif "Is the server running" in reason:
+            hint = ""  # psycopg's own advice says it
+        else:
+            hint = "is the server running and reachable from here?"
+        raise ConfigurationError(
+            f"cannot connect to PostgreSQL at {shown}: {reason[:300]}"
+            + (f" ({hint})" if hint else "")
+        ) from None
+    conn.close()
 
 
 class _PostgresSession(Session):
@@ -88,7 +111,7 @@ class PostgresStore(SQLStore):
     """A store in a PostgreSQL database (``postgresql://user:pass@host/db``).
 
     Raises:
-        MissingExtraError: psycopg is not installed (``pip install "neonpay[postgres]"``).
+        MissingExtraError: psycopg is not installed (the ``postgres`` extra).
         ConfigurationError: the database cannot be reached.
         StorageError: a database operation failed.
     """
@@ -113,6 +136,7 @@ class PostgresStore(SQLStore):
             raise MissingExtraError("postgres", "the PostgreSQL store") from exc
         super().__init__(mask_dsn(dsn), node_id)
         self._psycopg = psycopg
+        _probe(psycopg, dsn, self.url, timeout)
         self._analyzed_rows = 0.0  # the records table's size at the last ANALYZE
         self._unanalyzed = 0  # records written by apply_batch since then
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]

@@ -10,7 +10,10 @@ review, a feed page) is not held up by a write that waits for another process.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +24,34 @@ from typing import Any
 from neonpay.errors import ConfigurationError, StorageError
 from neonpay.store.sql import Session, SQLStore
 
-__all__ = ["SQLiteStore"]
+__all__ = ["FILE_MODE", "SQLiteStore"]
+
+logger = logging.getLogger("neonpay.store")
+
+
+#: The mode of a new store file: it holds bot tokens and peer secrets, so only its owner
+#: may read it. SQLite gives the -wal and -shm files the mode of the database file.
+FILE_MODE = 0o600
+_warned: set[str] = set()
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` with :data:`FILE_MODE` if it does not exist; warn (once per path)
+    when an existing store can be read by other users."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if mode & 0o077 and str(path) not in _warned and stat.S_ISREG(mode):
+            _warned.add(str(path))
+            logger.warning(
+                "the store %s can be read by other users (mode %s) although it holds bot "
+                "tokens and sync secrets: chmod 600 it (and its -wal and -shm files)",
+                path,
+                oct(mode & 0o777),
+            )
+        return
+    os.close(fd)
 
 
 class _SQLiteSession(Session):
@@ -66,6 +96,7 @@ class SQLiteStore(SQLStore):
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _private_file(self.path)
             self._conn = sqlite3.connect(
                 str(path),
                 isolation_level=None,

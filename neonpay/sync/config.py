@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -342,7 +343,12 @@ class BotSyncConfig:
         data = self.to_dict()
         data["target_bot_token"] = mask_token(self.target_bot_token)
         del data["webhook_secret"]
-        data["has_secret"] = self.has_secret()
+        if self.webhook_secret or self.webhook_secret_env:
+            data["has_secret"] = self.has_secret()
+        else:  # a peer without its own secret signs with $NEONPAY_SYNC_SECRET when it syncs
+            data["has_secret"] = not self.insecure and bool(
+                os.environ.get("NEONPAY_SYNC_SECRET", "").strip()
+            )
         data["kinds"] = list(self.kinds)
         return data
 

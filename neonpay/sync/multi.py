@@ -225,7 +225,7 @@ class MultiBotSyncManager:
         """
         config = self._configs.get(name)
         if config is None:
-            raise NotFoundError(f"no sync peer named {name!r}")
+            raise NotFoundError(f"no sync peer named {name!r}; add it with add_bot()")
         return peer_stats(self.neonpay.store, config)
 
     def get_all_sync_stats(self) -> dict[str, dict[str, Any]]:

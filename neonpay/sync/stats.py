@@ -5,6 +5,8 @@
   rejected or unsettled items (they are not counted as successful).
 * ``success_rate`` is ``successful_syncs / total_syncs * 100`` exactly (0.0 before the
   first run).
+* ``last_error`` is the first error of the latest run, None when it completed (an older
+  failure is history, not the peer's state).
 * ``lag`` is the number of our records changed after the peer's push cursor that still
   have to reach it (0 for a pull-only peer, which never receives from us).
 """
@@ -51,7 +53,8 @@ def peer_stats(store: Store, config: BotSyncConfig) -> dict[str, Any]:
         "bytes_received": int(totals["bytes_received"]),
         "last_sync_at": last[0].finished_at if last else None,
         "last_status": last[0].status if last else None,
-        "last_error": totals["last_error"],
+        # the error of the latest run only: after a completed run there is none
+        "last_error": totals["last_error"] if last and last[0].status != "completed" else None,
         "lag": peer_lag(store, config),
     }
 

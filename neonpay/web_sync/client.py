@@ -512,7 +512,8 @@ class HttpTransport:
         if not 200 <= status <= 299:
             code, message = _error_text(headers, raw, self.limits)
             hint = ""
-            if status == 401:
+            if status == 401 and "secret" not in message and "clock" not in message:
+                # (a NEONPAY server's own message already says what to check)
                 hint = "; check that both sides use the same webhook secret and clocks agree"
             elif code == "http_error" and status in (404, 405):
                 # Not a NEONPAY answer: most often a webhook_url that is not the sync base.

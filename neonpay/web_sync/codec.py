@@ -15,6 +15,12 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from neonpay import _json
+from neonpay.limits import (
+    MAX_JSON_DEPTH,
+    DuplicateKeyError,
+    deeper_than,
+    loads_checked,
+)
 from neonpay.store.base import KINDS, Outcome, Record, checked_record
 from neonpay.sync.clock import MAX_VERSION_COUNTER, STAMP_RE
 from neonpay.sync.nodes import is_node_id
@@ -62,14 +68,17 @@ def dump(value: Any) -> bytes:
 
 
 def load(body: bytes) -> Any:
-    """Parse a JSON body.
+    """Parse a JSON body (an object that names a key twice is refused).
 
     Raises:
-        WireError: ``malformed_json`` (400).
+        WireError: ``malformed_json`` (400, also for nesting too deep to read),
+            ``bad_schema`` (422) for an object that repeats a key.
     """
     try:
-        return _json.loads(body)
-    except (ValueError, TypeError, RecursionError) as exc:
+        return loads_checked(body)
+    except DuplicateKeyError as exc:
+        raise WireError("bad_schema", f"body: {exc}") from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # TooDeepError too
         raise WireError("malformed_json", f"the body is not valid JSON: {exc}") from exc
 
 
@@ -215,10 +224,15 @@ def _record(
         raise WireError(
             "record_too_large", f"{_at(where, index)}.fields: more than {limits.max_fields} fields"
         )
-    for name in fields:
+    for name, item in fields.items():
         if type(name) is not str or not 0 < len(name) <= _MAX_FIELD_NAME:
             _string(
                 name, f"{_at(where, index)}.fields (a name)", min_len=1, max_len=_MAX_FIELD_NAME
+            )
+        if (type(item) is dict or type(item) is list) and deeper_than(item, MAX_JSON_DEPTH):
+            raise _schema(
+                f"{_at(where, index)}.fields.{name[:40]}",
+                f"must nest at most {MAX_JSON_DEPTH} levels of lists and objects",
             )
     size = len(_json.dumps(fields)) if measure else 0
     if size > limits.max_record_bytes:

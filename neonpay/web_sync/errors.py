@@ -37,6 +37,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     ),
     "bad_node": (400, "the X-NeonPay-Node header is missing or not a node id"),
     "bad_cursor": (400, "the cursor is ahead of this node's change log"),
+    "client_gone": (400, "the client hung up in the middle of its request (logged at INFO)"),
     "invalid_argument": (400, "the engine refused an argument"),
     "bad_signature": (401, "a signature header is missing or malformed, or no signature matches"),
     "stale_timestamp": (401, "webhook-timestamp is outside the tolerance window"),
@@ -61,6 +62,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "clock_ahead": (422, "a record's clock stamp is too far ahead of this node's clock"),
     "internal": (500, "an unexpected error; the server logged it"),
     "storage_unavailable": (503, "the store failed; retry later"),
+    "server_busy": (
+        503,
+        "the bytes of request bodies not yet verified are at their bound; retry after "
+        "Retry-After seconds",
+    ),
 }
 
 
@@ -97,6 +103,8 @@ def problem_for(exc: BaseException) -> Problem:
     """
     if isinstance(exc, WireError):
         return Problem(exc.status, exc.code, str(exc))
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return Problem(400, "client_gone", "the client hung up in the middle of its request")
     if isinstance(exc, SignatureError):
         for cls, code in _SIGNATURE_CODES.items():
             if isinstance(exc, cls):

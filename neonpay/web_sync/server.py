@@ -43,6 +43,7 @@ from neonpay.web_sync.compression import (
 from neonpay.web_sync.credentials import resolve_secrets
 from neonpay.web_sync.endpoints import CHANGES, HEALTH, INFO, OPENAPI, STATUS, VIEWS
 from neonpay.web_sync.errors import Problem, WireError, error_body, problem_for
+from neonpay.web_sync.intake import RETRY_AFTER, read_body
 from neonpay.web_sync.limits import DEFAULT_LIMITS, Limits
 from neonpay.web_sync.openapi import openapi_document
 from neonpay.web_sync.signing import (
@@ -66,7 +67,6 @@ __all__ = ["SyncBackend", "create_sync_app"]
 
 logger = logging.getLogger("neonpay.web_sync.server")
 
-_READ_CHUNK = 64 * 1024
 #: Seconds the rest of a refused, oversized upload is read and dropped before the
 #: connection closes (aiohttp's default, 10 s, holds a slot for long).
 _LINGER = 2.0
@@ -245,7 +245,7 @@ async def _error_middleware(
         problem = problem_for(exc)
         _log_refusal(request, problem)
         response = _error_response(problem)
-        if problem.code == "body_too_large":
+        if problem.code in ("body_too_large", "server_busy"):
             # Answer at once and close the connection after a short drain (see
             # _LINGER), so the client can still read the answer.
             response.force_close()
@@ -256,7 +256,7 @@ def _log_refusal(request: web.Request, problem: Problem) -> None:
     """One line per refused request, so operators see bad secrets, replays and misuse
     (the message never holds a secret: it is what the client is told as well)."""
     level = logging.WARNING if problem.status in (401, 403) else logging.INFO
-    if problem.status >= 500:
+    if problem.status >= 500 and problem.code != "server_busy":
         level = logging.ERROR
     node = request.headers.get(NODE_HEADER, "-")[:64]
     logger.log(
@@ -277,6 +277,7 @@ def _error_response(problem: Problem) -> web.Response:
         body=codec.dump(error_body(problem)),
         status=problem.status,
         content_type=_JSON,
+        headers={"Retry-After": str(RETRY_AFTER)} if problem.status == 503 else None,
     )
 
 
@@ -390,17 +391,8 @@ def _receive(request: web.Request, endpoint: str, raw_body: _Raw) -> _Inbound:
 
 
 async def _read_body(request: web.Request, max_body: int) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > max_body:
-        raise WireError(
-            "body_too_large", f"the body is {declared} bytes, more than {max_body}: split it"
-        )
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(_READ_CHUNK):
-        body += chunk
-        if len(body) > max_body:
-            raise WireError("body_too_large", f"the body is more than {max_body} bytes")
-    return bytes(body)
+    # bounded in total while unverified, hang-ups answered quietly: see web_sync.intake
+    return await read_body(request, max_body)
 
 
 def _admit(request: web.Request, inbound: _Inbound) -> None:

@@ -44,10 +44,12 @@ def serve_command(port: int) -> list[str]:
 def add_bot(
     cli: CLI, name: str, webhook: str, *options: str, env: dict[str, str] | None = None
 ) -> Run:
-    """``neonpay sync add-bot`` for ``TOKEN`` as ``name`` at ``webhook``, then ``options``."""
+    """``neonpay sync add-bot`` for ``TOKEN`` (from a variable, the quiet way) as ``name``
+    at ``webhook``, then ``options``."""
     return cli(
-        "sync", "add-bot", "--token", TOKEN, "--name", name, "--webhook", webhook, *options, env=env
-    )
+        "sync", "add-bot", "--token-env", "PEER_TOKEN", "--name", name, "--webhook", webhook,
+        *options, env={"PEER_TOKEN": TOKEN, **(env or {})},
+    )  # fmt: skip
 
 
 def add_stage(

@@ -58,7 +58,7 @@ def test_the_environment_may_name_postgres(
 
 @pytest.mark.parametrize(
     "storage",
-    ["sqlite:///:memory:", "memory://", "mysql://u:p@h/db", "sqlite://", "neonpay.db"],
+    ["sqlite:///:memory:", "memory://", "mysql://u:p@h/db", "sqlite://", ":memory:"],
 )
 def test_unusable_storage_urls(
     storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -166,3 +166,11 @@ def test_repr_and_stats(tmp_path: Path) -> None:
         stats = np.get_stats()
         assert (stats["payment_stages"], stats["promo_codes"], stats["templates"]) == (1, 1, 0)
         assert isinstance(np, NeonPay)
+
+
+def test_a_plain_path_is_a_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with create_neonpay(storage="neonpay.db") as np:
+        np.create_payment_stage("basic", STAGE)
+    with create_neonpay(storage="sqlite:///neonpay.db") as np:
+        assert np.get_payment_stage("basic") == STAGE

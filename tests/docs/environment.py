@@ -170,6 +170,7 @@ class PageRun:
         self._loops: list[asyncio.Task[Any]] = []
         self._tasks_before: set[asyncio.Task[Any]] = set()
         self._started = False
+        self._skip_reason: str | None = None
         self.subs = Substitutions(sync_base=self._sync_base, free_port=free_port)
 
     # --- set up and tear down ---------------------------------------------------------------
@@ -181,9 +182,20 @@ class PageRun:
         return any("@db.example.com" in s.source and "postgres" in s.source for s in self.snippets)
 
     async def start(self) -> None:
-        """Create the page's world. Idempotent."""
+        """Create the page's world. Idempotent.
+
+        A page that needs PostgreSQL where none is configured skips, and so does every
+        later block of it (the page is never started without its database).
+        """
+        if self._skip_reason is not None:
+            pytest.skip(self._skip_reason)
         if self._started:
             return
+        if self.needs_postgres() and not os.environ.get(_PG_ENV):
+            if os.environ.get("NEONPAY_REQUIRE_POSTGRES"):
+                pytest.fail(f"{_PG_ENV} is not set but NEONPAY_REQUIRE_POSTGRES is")
+            self._skip_reason = f"{self.doc} needs PostgreSQL: set {_PG_ENV}"
+            pytest.skip(self._skip_reason)
         self._started = True
         self._tasks_before = asyncio.all_tasks()
         self.cwd.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ command is one of:
 * ``neonpay ...`` (or ``.venv/bin/neonpay ...``): run as a subprocess of the installed
   console script. ``neonpay serve`` and ``neonpay emulator`` run until stopped: they are
   started, checked to answer on their port, and stopped with SIGTERM.
-* ``pip install ...``: not run (no network in tests); instead every extra it names must
+* ``pip install ...``: not run (no network in tests); it must install from the checkout
+  (``-e ".[extras]"``) or a wheel built from it (NEONPAY 3 is not on the package index
+  yet, so ``neonpay[...]`` would install 2.x); every extra it names must
   exist in the installed package's metadata.
 * ``python3 -m venv .venv``: not run (the tests already run inside such an environment).
 * ``bash .ci/run``: not run (it is the CI that runs these tests); the script must exist
@@ -196,10 +198,18 @@ def _check_pip_install(argv: list[str]) -> CommandRun:
     provided = set(metadata.metadata("neonpay").get_all("Provides-Extra") or [])
     wanted: list[str] = []
     for arg in argv[argv.index("install") + 1 :]:
-        match = re.fullmatch(r"(?:neonpay|\.)\[(?P<extras>[a-z0-9_,-]+)\]", arg)
+        match = re.fullmatch(
+            r"(?P<what>neonpay|\.|dist/neonpay-[^\[/]*\.whl)\[(?P<extras>[a-z0-9_,-]+)\]", arg
+        )
+        if (match and match["what"] == "neonpay") or arg == "neonpay":
+            # NEONPAY 3 is not on the package index: this would install the published 2.x
+            raise ShellError(
+                f"`{shlex.join(argv)}` installs the published neonpay 2.x from the package "
+                'index; until a release exists, install from the checkout: pip install -e ".[...]"'
+            )
         if match:
             wanted += match["extras"].split(",")
-        elif not arg.startswith("-") and arg not in ("neonpay", "."):
+        elif not arg.startswith("-") and arg != ".":
             raise ShellError(f"`{shlex.join(argv)}` installs {arg!r}, which is not neonpay")
     missing = sorted(set(wanted) - provided)
     if missing:

@@ -111,7 +111,12 @@ def test_bash_commands_are_split_and_unknown_ones_refused(tmp_path: Path) -> Non
     with pytest.raises(ShellError, match="does not know how to run"):
         run_bash("curl https://example.com\n", cwd=tmp_path, env={})
     with pytest.raises(ShellError, match="no extra"):
-        run_bash('pip install "neonpay[nonexistent]"\n', cwd=tmp_path, env={})
+        run_bash('pip install -e ".[nonexistent]"\n', cwd=tmp_path, env={})
+    with pytest.raises(ShellError, match="published neonpay 2"):
+        run_bash('pip install "neonpay[sync]"\n', cwd=tmp_path, env={})
+    with pytest.raises(ShellError, match="published neonpay 2"):
+        run_bash("pip install neonpay\n", cwd=tmp_path, env={})
+    run_bash('pip install "dist/neonpay-3.0.0-py3-none-any.whl[sync]"\n', cwd=tmp_path, env={})
     with pytest.raises(ShellError, match="not neonpay"):
         run_bash("pip install requests\n", cwd=tmp_path, env={})
 

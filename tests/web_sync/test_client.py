@@ -195,7 +195,8 @@ async def test_wrong_secret_is_a_clear_rejection(served: Served) -> None:
             await peer.info()
     assert caught.value.status == 401
     assert caught.value.reason == "bad_signature"
-    assert "same webhook secret" in str(caught.value)
+    assert "share a secret" in str(caught.value)
+    assert str(caught.value).count("check") == 1  # the advice once
     assert "not-the-secret" not in str(caught.value)
 
 

@@ -19,4 +19,4 @@ def test_import_without_aiohttp_names_the_sync_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.startswith("missing sync ")
-    assert 'pip install "neonpay[sync]"' in done.stdout
+    assert 'pip install -e ".[sync]"' in done.stdout

@@ -26,7 +26,7 @@ def register(subparsers: Subparsers) -> None:
         help="run the sync server for this store (and auto sync with configured bots)",
         handler=serve,
         examples=[
-            "NEONPAY_SYNC_SECRET=... neonpay serve --host 0.0.0.0 --port 8080",
+            "NEONPAY_SYNC_SECRET=... neonpay serve --host 127.0.0.1 --port 8080",
             "neonpay serve --port 8080 --secret-env STORE_SYNC_SECRET",
         ],
         description=(

@@ -6,6 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 from neonpay.cli.tree import EXIT_FAILED, EXIT_OK, add_command, add_group
+from neonpay.errors import ValidationError
+from neonpay.limits import DuplicateKeyError, TooDeepError, loads_checked
 
 if TYPE_CHECKING:
     from neonpay.cli.context import Context
@@ -78,7 +80,9 @@ def set_setting(ctx: Context) -> int:
     value: object = args.value
     if not args.text:
         try:
-            value = json.loads(args.value)
+            value = loads_checked(args.value)
+        except (DuplicateKeyError, TooDeepError) as exc:
+            raise ValidationError(args.name, str(exc), kind="setting") from exc
         except ValueError:
             value = args.value
     stored = ctx.open_neonpay().settings.set(args.name, value)

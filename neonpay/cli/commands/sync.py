@@ -14,6 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from neonpay.cli.arguments import json_object, required_text
+from neonpay.cli.sensitive import (
+    STDIN,
+    add_sensitive_option,
+    read_sensitive,
+    warn_if_on_command_line,
+)
 from neonpay.cli.tree import EXIT_FAILED, EXIT_OK, add_command, add_group
 from neonpay.cli.views import format_time
 from neonpay.cli.wording import in_cli_terms
@@ -79,7 +85,7 @@ def register(subparsers: Subparsers) -> None:
         "sync",
         help="sync this bot's catalog with other bots",
         examples=[
-            'neonpay sync add-bot --token "$STORE_TOKEN" --name "Store Bot" '
+            'neonpay sync add-bot --token-env STORE_TOKEN --name "Store Bot" '
             "--webhook https://store-bot.com/sync --direction bidirectional",
             "neonpay sync sync-all",
         ],
@@ -195,10 +201,10 @@ def _add_bot_parser(actions: Subparsers) -> None:
         help="add a bot to sync with (or change its settings)",
         handler=add_bot,
         examples=[
-            'neonpay sync add-bot --token "BOT_TOKEN" --name "Store Bot" '
+            'neonpay sync add-bot --token-env STORE_TOKEN --name "Store Bot" '
             '--webhook "https://store-bot.com/sync" --direction bidirectional '
             "--auto-sync --interval 30",
-            'neonpay sync add-bot --token "$SUPPORT_TOKEN" --name "Support Bot" '
+            'neonpay sync add-bot --token-env SUPPORT_TOKEN --name "Support Bot" '
             "--webhook https://support-bot.com/sync --direction push "
             "--kinds promo_codes templates --secret-env SUPPORT_SYNC_SECRET",
         ],
@@ -210,9 +216,7 @@ def _add_bot_parser(actions: Subparsers) -> None:
             "NEONPAY_SYNC_SECRET when syncing."
         ),
     )
-    add.add_argument(
-        "--token", required=True, type=required_text, help="the other bot's token (shown masked)"
-    )
+    add_sensitive_option(add, "--token", "the other bot's token (shown masked)", required=True)
     add.add_argument("--name", required=True, type=required_text, help="a unique name for the bot")
     add.add_argument(
         "--webhook",
@@ -223,6 +227,7 @@ def _add_bot_parser(actions: Subparsers) -> None:
     add.add_argument(
         "--direction",
         choices=DIRECTIONS,
+        type=str.lower,  # BIDIRECTIONAL too, as SyncDirection("BIDIRECTIONAL") in Python
         default="bidirectional",
         help="push: we send; pull: we receive; bidirectional (default): both",
     )
@@ -240,7 +245,9 @@ def _add_bot_parser(actions: Subparsers) -> None:
     )
     secret = add.add_mutually_exclusive_group()
     secret.add_argument(
-        "--secret", metavar="S", help="the shared signing secret (prefer --secret-env)"
+        "--secret",
+        metavar="S",
+        help="the shared signing secret; '-' reads it from standard input (prefer --secret-env)",
     )
     secret.add_argument(
         "--secret-env", metavar="VAR", help="the environment variable that holds the secret"
@@ -248,6 +255,7 @@ def _add_bot_parser(actions: Subparsers) -> None:
     add.add_argument(
         "--conflict",
         choices=STRATEGIES,
+        type=str.lower,
         default="merge",
         help="what to do with concurrent edits (default merge)",
     )
@@ -277,8 +285,12 @@ def add_bot(ctx: Context) -> int:
 
     args = ctx.args
     kinds = set(args.kinds or KIND_FLAGS)
+    token = read_sensitive(args, "--token")
+    args.secret_from_stdin = args.secret == STDIN
+    if args.secret_from_stdin:  # after the token: with both as '-', the token is line 1
+        args.secret = read_sensitive(args, "--secret")
     config = BotSyncConfig(
-        target_bot_token=args.token,
+        target_bot_token=token,
         target_bot_name=args.name,
         direction=args.direction,
         conflict_resolution=args.conflict,
@@ -304,7 +316,7 @@ def add_bot(ctx: Context) -> int:
             f"{config.webhook_url}, token {mask_token(config.target_bot_token)})"
         )
     # Only once the bot is saved: a refused add needs its error, not advice about secrets.
-    if args.secret is not None:
+    if args.secret is not None and not args.secret_from_stdin:
         ctx.out.warn(
             "--secret puts the secret in your shell history and the process list; "
             "--secret-env VAR keeps it out of both"
@@ -316,6 +328,7 @@ def add_bot(ctx: Context) -> int:
             f"no secret given: syncing will need {SECRET_ENV} set (or add the bot again "
             "with --secret-env VAR)"
         )
+    warn_if_on_command_line(args, "--token", ctx.out)
     return EXIT_OK
 
 

@@ -116,7 +116,7 @@ def export_catalog(ctx: Context) -> int:
             raise ConfigurationError(
                 f"cannot write {ctx.args.output}: {exc.strerror or exc}"
             ) from exc
-        counts = ", ".join(f"{len(document[s])} {s.replace('_', ' ')}" for s in _SECTIONS)
+        counts = ", ".join(_count(len(document[s]), s) for s in _SECTIONS)
         if ctx.out.json_mode:
             ctx.out.json({"output": ctx.args.output, **{s: len(document[s]) for s in _SECTIONS}})
         else:
@@ -256,3 +256,9 @@ def _fields(fields: Any) -> Mapping[str, Any]:
     if not isinstance(fields, Mapping):
         raise ValidationError("fields", "the entry must be an object of fields")
     return fields
+
+
+def _count(number: int, section: str) -> str:
+    """``1 promo code``, ``2 promo codes``, ``1 setting``: a count with its noun."""
+    plural = section.replace("_", " ")
+    return f"{number} {plural if number != 1 else plural[:-1]}"
