@@ -156,6 +156,9 @@ def test_config_without_a_secret_of_its_own_has_none(monkeypatch: pytest.MonkeyP
     config = BotSyncConfig(target_bot_name="Peer")
     assert config.secrets() == ()
     assert config.secret() is None
+    # it signs with $NEONPAY_SYNC_SECRET when it syncs: it has a secret, not its own
+    assert config.to_public_dict()["has_secret"] is True
+    monkeypatch.delenv(SECRET_ENV)
     assert config.to_public_dict()["has_secret"] is False
 
 
