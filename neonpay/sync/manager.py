@@ -59,7 +59,7 @@ from neonpay.sync.pending import (
 )
 from neonpay.sync.propagation import notify_applied
 from neonpay.sync.protocol import ChangesPage, PushResult, Transport
-from neonpay.sync.reopen import load_open, save_open
+from neonpay.sync.reopen import has_open, load_open, save_open
 from neonpay.sync.results import SyncResult, SyncStatus
 from neonpay.sync.validation import MAX_CLOCK_AHEAD, RecordCheck
 
@@ -399,6 +399,22 @@ class SyncManager:
         return f"sync with {name!r} failed with an internal error: {exc!r}"
 
     # --- peer identity ---------------------------------------------------------------------------
+    def has_changes_to_push(self) -> bool:
+        """Whether a push now would have anything to do: states past the push cursor
+        that the peer wants (and did not send us), states to send again to a peer that
+        lost them, conflicts kept open, or a peer never contacted. Blocking (store
+        reads): automatic sync calls it in a worker thread before a push run."""
+        store = self.neonpay.store
+        name = self.peer_name
+        peer_node = self._known_peer_node()
+        if peer_node is None:
+            return True
+        since = store.get_cursor(name, "push").seq
+        if since < self._load_resend() or has_open(store, name):
+            return True
+        kinds = list(self.config.kinds)
+        return store.count_feed(since, kinds=kinds, exclude_received_from=peer_node) > 0
+
     def _known_peer_node(self) -> str | None:
         store = self.neonpay.store
         name = self.peer_name
