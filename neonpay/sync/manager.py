@@ -94,6 +94,8 @@ class _Run:
     resend_until: int = 0
     #: records refused by the peer and sent once more in this run
     retried: set[tuple[str, str]] = field(default_factory=set)
+    #: this run wrote states (resolutions, re-stamps) that its push must still carry
+    wrote: bool = False
 
     def leave_open(self, remote: Record) -> None:
         """Skip this record for the rest of the run, and meet it again next run."""
@@ -608,6 +610,9 @@ class SyncManager:
             run.contacted = True
             await asyncio.to_thread(self._learn_peer_node, run, info.node_id)
         since = (await asyncio.to_thread(store.get_cursor, name, "push")).seq
+        # A run sends what was written when it began: writes that come meanwhile go in
+        # the next run (real-time sync coalesces a burst instead of chasing it page by page).
+        stop_at = await asyncio.to_thread(store.last_seq)
         kinds = list(self.config.kinds)
         restarted = False
         # Pipelined: page k+1 is read and sent while the peer applies page k (at most two
@@ -629,6 +634,21 @@ class SyncManager:
                     run.contacted = True
                     await self._handle_pushed(run, batch, result)
                     continue
+                if since >= stop_at and (run.contacted or inflight is not None) and not run.outbox:
+                    if run.wrote:  # what this run wrote itself goes in this run
+                        run.wrote = False
+                        stop_at = await asyncio.to_thread(store.last_seq)
+                        continue
+                    if inflight is not None:  # settle what is in flight, then stop
+                        done, inflight = inflight, None
+                        if await self._acknowledge(run, done):
+                            if restarted:
+                                raise SyncError(
+                                    f"peer {name!r} changed its node id during the sync"
+                                )
+                            since, restarted = 0, True
+                        continue
+                    return
                 echo = since < run.resend_until  # the peer lost what it had: its own states too
                 page = await asyncio.to_thread(
                     functools.partial(
@@ -738,6 +758,7 @@ class SyncManager:
                 # did we reuse counters?
                 restamped = await asyncio.to_thread(self.neonpay.store.reconcile, [current])
                 if restamped:
+                    run.wrote = True
                     notify_applied(self.neonpay, restamped, sender=None)
                 await self._resolve(run, current)
 
@@ -754,6 +775,7 @@ class SyncManager:
         store = self.neonpay.store
         restamped = store.reconcile([state])
         if restamped:
+            run.wrote = True
             notify_applied(self.neonpay, restamped, sender=None)
             return True
         key = (sent.kind, sent.key)
@@ -897,6 +919,7 @@ class SyncManager:
             )
         )[0]
         if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
+            run.wrote = True
             notify_applied(self.neonpay, [outcome.state], sender=run.peer_node)
             return
         await self._resolve(run, remote)

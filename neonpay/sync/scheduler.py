@@ -3,9 +3,11 @@
 Each loop syncs at once, then every ``sync_interval_minutes``; a change (a change
 listener on the bot, or :meth:`AutoSyncScheduler.wake_kinds` for a write another process
 made) wakes the loops of push-capable peers. A woken loop that has nothing in flight
-pushes at once; writes that come while its push is in flight are coalesced into the next
-push, which goes once they pause for :data:`BURST_QUIET` seconds (at most
-:data:`BURST_HOLD` after the push ended), so a burst of writes travels in a few requests.
+pushes at once; writes that come while its push is in flight, or within
+:data:`BURST_WINDOW` seconds after it, are a burst: they are coalesced into the next push,
+which goes :data:`BURST_HOLD_FIRST` seconds after the previous one ended, a hold that
+doubles (up to :data:`BURST_HOLD_MAX`) while the burst goes on. So a burst of writes
+travels in a few requests, and a lone write at once.
 A push run with nothing to send is skipped. A failed sync is logged and recorded like any
 other and never ends its loop. Loops are tasks kept in a set, cancelled and awaited on
 :meth:`AutoSyncScheduler.stop`.
@@ -28,17 +30,25 @@ from neonpay.sync.results import SyncResult
 if TYPE_CHECKING:
     from neonpay.core.neonpay import NeonPay
 
-__all__ = ["BURST_HOLD", "BURST_QUIET", "DEFAULT_DEBOUNCE", "AutoSyncScheduler"]
+__all__ = [
+    "BURST_HOLD_FIRST",
+    "BURST_HOLD_MAX",
+    "BURST_WINDOW",
+    "DEFAULT_DEBOUNCE",
+    "AutoSyncScheduler",
+]
 
 logger = logging.getLogger("neonpay.sync")
 
 #: Seconds a woken loop waits at least before it pushes (0: at once).
 DEFAULT_DEBOUNCE = 0.0
-#: Writes that came while a push was in flight are pushed once no write came for this
-#: many seconds...
-BURST_QUIET = 0.002
-#: ... or at the latest this many seconds after the push that was in flight ended.
-BURST_HOLD = 0.05
+#: A write that comes while a push is in flight, or this many seconds after it ended,
+#: belongs to a burst...
+BURST_WINDOW = 0.02
+#: ... and goes this many seconds after the push before it ended...
+BURST_HOLD_FIRST = 0.01
+#: ... a hold that doubles while a burst goes on, up to this many seconds.
+BURST_HOLD_MAX = 0.2
 
 #: Runs one sync with the named peer: ``full=True`` both ways, else a push only.
 SyncRunner = Callable[[str, bool], Awaitable[SyncResult]]
@@ -53,11 +63,10 @@ class _Loop:
     config: BotSyncConfig
     wake: asyncio.Event
     task: asyncio.Task[None] | None = None
-    woken_at: float = 0.0  # the event loop's clock at the last wake-up
+    hold: float = 0.0  # seconds the next push of a burst waits (0: no burst)
 
     def poke(self) -> None:
         """Wake the loop (on the event loop's thread)."""
-        self.woken_at = asyncio.get_running_loop().time()
         self.wake.set()
 
 
@@ -207,28 +216,20 @@ class AutoSyncScheduler:
             except Exception:  # a failed sync never ends the loop
                 logger.exception("automatic sync with %r failed", config.name)
             ended = clock()
-            busy = loop.wake.is_set()  # written while the run was in flight: a burst?
             if not await _woken(loop.wake, max(0.0, next_full - ended)):
                 continue
             if self.debounce > 0:
                 await asyncio.sleep(self.debounce)
-            if busy:
-                await _burst_pause(loop, clock, ended + BURST_HOLD)
+            if clock() - ended < BURST_WINDOW:  # a burst: hold the next push a bit longer
+                loop.hold = min(BURST_HOLD_MAX, max(BURST_HOLD_FIRST, 2 * loop.hold))
+                await asyncio.sleep(max(0.0, ended + loop.hold - clock()))
+            else:
+                loop.hold = 0.0
 
     async def _worth_a_push(self, name: str) -> bool:
         if self._has_work is None:
             return True
         return await asyncio.to_thread(self._has_work, name)
-
-
-async def _burst_pause(loop: _Loop, clock: Callable[[], float], latest: float) -> None:
-    """Wait until no wake-up came for :data:`BURST_QUIET` seconds, or until ``latest``."""
-    while True:
-        now = clock()
-        quiet_at = loop.woken_at + BURST_QUIET
-        if now >= quiet_at or now >= latest:
-            return
-        await asyncio.sleep(min(quiet_at, latest) - now)
 
 
 async def _woken(event: asyncio.Event, timeout: float) -> bool:
