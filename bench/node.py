@@ -154,6 +154,17 @@ class Node:
         self.neonpay.update_payment_stage(stage_id(index), title=title)
         return {"t_write": started}
 
+    async def burst(self, count: int, tag: str) -> int:
+        """Retitle stages 0..count-1, one write each, from a worker thread (so that the
+        auto sync pushes while the burst goes on, as with a busy bot)."""
+
+        def write() -> None:
+            for i in range(count):
+                self.neonpay.update_payment_stage(stage_id(i), title=edited_title(i, tag, 1))
+
+        await asyncio.to_thread(write)
+        return count
+
     async def count(self) -> int:
         return self.neonpay.store.count(KIND)
 
@@ -182,6 +193,7 @@ class Node:
             "start_auto": self.start_auto,
             "edit": self.edit,
             "update": self.update,
+            "burst": self.burst,
             "count": self.count,
             "digest": self.digest,
         }

@@ -464,7 +464,32 @@ async def bench_realtime(ctx: Context) -> None:
         await asyncio.sleep(0.3)  # the loops sync once when they start
         latencies, traffic = await _latencies(ctx, pair.a, pair.files[1], n, [pair.proxy])
         _put_rss(result, a=pair.a, b=pair.b)
+        burst = await _burst(ctx, pair.a, pair.files[1], pair.proxy, min(n, _BURST))
     ctx.add(_latency_result(result, latencies, traffic))
+    ctx.add(burst)
+
+
+_BURST = 1000  # writes in the burst case
+
+
+async def _burst(
+    ctx: Context, writer: Child, peer_db: Path, proxy: CountingProxy, count: int
+) -> Result:
+    """``count`` writes in a row on ``writer`` (from a worker thread): the requests that
+    carried them to the peer, counted at the proxy, once the last one is there."""
+    result = Result("realtime", f"burst of {count} writes", params={"writes": count})
+    before = proxy.snapshot()
+    started = time.monotonic()
+    await writer.call("burst", count=count, tag="burst")
+    peer = open_store(_sqlite(peer_db))
+    try:
+        for i in (0, count - 1):
+            await _seen(peer, stage_id(i), edited_title(i, "burst", 1))
+    finally:
+        peer.close()
+    result.put("time_s", [time.monotonic() - started])
+    put_traffic(result, [proxy.stats.since(before)])
+    return result
 
 
 async def _chain_realtime(ctx: Context, n: int) -> Result:

@@ -21,8 +21,11 @@ if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
-__all__ = ["PostgresStore", "mask_dsn"]
+__all__ = ["CHANGE_CHANNEL", "PostgresStore", "mask_dsn"]
 
+#: Every write transaction ends with ``NOTIFY`` on this channel, so that other processes
+#: on the same database learn of it at once (:mod:`neonpay.store.watch`).
+CHANGE_CHANNEL = "neonpay_changes"
 _MIGRATION_LOCK = 0x4E454F4E  # "NEON"
 #: Statistics are refreshed once the records written since the last ``ANALYZE`` reach
 #: this many, and at least this share of the table as it was then.
@@ -137,6 +140,7 @@ class PostgresStore(SQLStore):
         super().__init__(mask_dsn(dsn), node_id)
         self._psycopg = psycopg
         _probe(psycopg, dsn, self.url, timeout)
+        self._dsn = dsn  # for open_listener(); never shown (self.url is masked)
         self._analyzed_rows = 0.0  # the records table's size at the last ANALYZE
         self._unanalyzed = 0  # records written by apply_batch since then
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]
@@ -162,6 +166,20 @@ class PostgresStore(SQLStore):
             self._pool.close()
             raise
 
+    def open_listener(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """A new connection of its own (not from the pool), in autocommit mode, for
+        ``LISTEN``; the caller closes it.
+
+        Raises:
+            StorageError: the database cannot be reached.
+        """
+        if self._closed:
+            raise StorageError(f"the store {self.url} is closed")
+        try:
+            return self._psycopg.connect(self._dsn, autocommit=True)
+        except self._psycopg.Error as exc:
+            raise StorageError(f"cannot connect to {self.url}: {exc}") from exc
+
     def _lock_migrations(self, session: Session) -> None:
         session.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
@@ -173,6 +191,8 @@ class PostgresStore(SQLStore):
         try:
             with self._pool.connection() as conn, conn.transaction():
                 yield _PostgresSession(conn)
+                if write:  # delivered on commit, to every listener (neonpay.store.watch)
+                    conn.execute(f"NOTIFY {CHANGE_CHANNEL}")
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL error on {self.url}: {exc}") from exc
 

@@ -59,7 +59,7 @@ from neonpay.sync.pending import (
 )
 from neonpay.sync.propagation import notify_applied
 from neonpay.sync.protocol import ChangesPage, PushResult, Transport
-from neonpay.sync.reopen import load_open, save_open
+from neonpay.sync.reopen import has_open, load_open, save_open
 from neonpay.sync.results import SyncResult, SyncStatus
 from neonpay.sync.validation import MAX_CLOCK_AHEAD, RecordCheck
 
@@ -95,6 +95,8 @@ class _Run:
     resend_until: int = 0
     #: records refused by the peer and sent once more in this run
     retried: set[tuple[str, str]] = field(default_factory=set)
+    #: this run wrote states (resolutions, re-stamps) that its push must still carry
+    wrote: bool = False
 
     def leave_open(self, remote: Record) -> None:
         """Skip this record for the rest of the run, and meet it again next run."""
@@ -398,6 +400,22 @@ class SyncManager:
         return f"sync with {name!r} failed with an internal error: {exc!r}"
 
     # --- peer identity ---------------------------------------------------------------------------
+    def has_changes_to_push(self) -> bool:
+        """Whether a push now would have anything to do: states past the push cursor
+        that the peer wants (and did not send us), states to send again to a peer that
+        lost them, conflicts kept open, or a peer never contacted. Blocking (store
+        reads): automatic sync calls it in a worker thread before a push run."""
+        store = self.neonpay.store
+        name = self.peer_name
+        peer_node = self._known_peer_node()
+        if peer_node is None:
+            return True
+        since = store.get_cursor(name, "push").seq
+        if since < self._load_resend() or has_open(store, name):
+            return True
+        kinds = list(self.config.kinds)
+        return store.count_feed(since, kinds=kinds, exclude_received_from=peer_node) > 0
+
     def _known_peer_node(self) -> str | None:
         store = self.neonpay.store
         name = self.peer_name
@@ -593,6 +611,9 @@ class SyncManager:
             run.contacted = True
             await _off_loop(self._learn_peer_node, run, info.node_id)
         since = (await _off_loop(store.get_cursor, name, "push")).seq
+        # A run sends what was written when it began: writes that come meanwhile go in
+        # the next run (real-time sync coalesces a burst instead of chasing it page by page).
+        stop_at = await _off_loop(store.last_seq)
         kinds = list(self.config.kinds)
         restarted = False
         # Pipelined: page k+1 is read and sent while the peer applies page k (at most two
@@ -614,6 +635,21 @@ class SyncManager:
                     run.contacted = True
                     await self._handle_pushed(run, batch, result)
                     continue
+                if since >= stop_at and (run.contacted or inflight is not None) and not run.outbox:
+                    if run.wrote:  # what this run wrote itself goes in this run
+                        run.wrote = False
+                        stop_at = await _off_loop(store.last_seq)
+                        continue
+                    if inflight is not None:  # settle what is in flight, then stop
+                        done, inflight = inflight, None
+                        if await self._acknowledge(run, done):
+                            if restarted:
+                                raise SyncError(
+                                    f"peer {name!r} changed its node id during the sync"
+                                )
+                            since, restarted = 0, True
+                        continue
+                    return
                 echo = since < run.resend_until  # the peer lost what it had: its own states too
                 page = await _off_loop(
                     functools.partial(
@@ -721,6 +757,7 @@ class SyncManager:
                 # did we reuse counters?
                 restamped = await _off_loop(self.neonpay.store.reconcile, [current])
                 if restamped:
+                    run.wrote = True
                     notify_applied(self.neonpay, restamped, sender=None)
                 await self._resolve(run, current)
 
@@ -737,6 +774,7 @@ class SyncManager:
         store = self.neonpay.store
         restamped = store.reconcile([state])
         if restamped:
+            run.wrote = True
             notify_applied(self.neonpay, restamped, sender=None)
             return True
         key = (sent.kind, sent.key)
@@ -880,6 +918,7 @@ class SyncManager:
             )
         )[0]
         if outcome.outcome is Outcome.APPLIED and outcome.state is not None:
+            run.wrote = True
             notify_applied(self.neonpay, [outcome.state], sender=run.peer_node)
             return
         await self._resolve(run, remote)
@@ -909,7 +948,7 @@ async def _off_loop(fn: Callable[..., _T], /, *args: Any) -> _T:
     cancelled meanwhile waits for the call to end before it goes on cancelling, so that
     nothing of the run (its state, its result, its per-peer lock) is touched by a thread
     after the run has ended."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    task = asyncio.ensure_future(_off_loop(fn, *args))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:

@@ -2,7 +2,9 @@
 
 Peers are kept in the bot's store, so a restarted process, or the ``neonpay`` CLI in
 another process, sees them; so are the cursors, the history behind the statistics and
-the pending conflicts.
+the pending conflicts. While automatic sync runs, peers added, changed or removed by
+another process take effect here, and writes made by another process are pushed like
+local ones (:mod:`neonpay.sync.live`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from neonpay.errors import ConfigurationError, NeonPayError, NotFoundError
 from neonpay.store.base import Cursor, Record
 from neonpay.sync.config import BotSyncConfig
 from neonpay.sync.conflicts import SyncConflict
+from neonpay.sync.live import LiveStore
 from neonpay.sync.manager import SyncManager
 from neonpay.sync.pending import conflict_from_row, pending_conflicts, resolve_pending
 from neonpay.sync.protocol import Transport
@@ -54,7 +57,8 @@ class MultiBotSyncManager:
         neonpay: this bot.
         transport_factory: builds the transport to a peer; default: the HTTP transport
             of :mod:`neonpay.web_sync` (needs ``neonpay[sync]``).
-        debounce: seconds real-time sync waits after a local change before pushing.
+        debounce: the least number of seconds real-time sync waits after a change
+            before pushing (default 0: at once; kept for compatibility).
 
     Use it as an async context manager, or call :meth:`close`.
     """
@@ -73,7 +77,19 @@ class MultiBotSyncManager:
         self._retired: list[SyncManager] = []
         self._closed = False
         self._scheduler = AutoSyncScheduler(
-            neonpay, self._run_for_scheduler, peer_node=self._peer_node, debounce=debounce
+            neonpay,
+            self._run_for_scheduler,
+            peer_node=self._peer_node,
+            debounce=debounce,
+            has_work=self._has_work,
+        )
+        self._edits = 0  # peer edits made by this object (see LiveStore)
+        self._unreadable: dict[str, dict[str, Any]] = {}  # stored peers already logged
+        self._live = LiveStore(
+            neonpay.store,
+            on_kinds=self._scheduler.wake_kinds,
+            on_peers=self._adopt_stored_peers,
+            edits=lambda: self._edits,
         )
         for name, data in neonpay.store.list_peers().items():
             try:
@@ -102,6 +118,7 @@ class MultiBotSyncManager:
         stored = self.neonpay.store.get_peer(name)
         if old == config and stored == config.to_dict():
             return
+        self._edits += 1
         self.neonpay.store.save_peer(name, config.to_dict())
         if old is not None and any(
             getattr(old, key) != getattr(config, key) for key in _CURSOR_KEYS
@@ -119,6 +136,7 @@ class MultiBotSyncManager:
         sync; its history stays); False when unknown.
         Its automatic sync loop is cancelled; its connection is released by
         :meth:`close`."""
+        self._edits += 1
         known = self._configs.pop(name, None) is not None
         removed = self.neonpay.store.delete_peer(name)
         forget_open(self.neonpay.store, name)
@@ -191,6 +209,44 @@ class MultiBotSyncManager:
             return await manager.sync_all()
         return await manager.push_changes()
 
+    def _has_work(self, name: str) -> bool:
+        """Whether a push to ``name`` has anything to do (in a worker thread)."""
+        manager = self._managers.get(name)
+        if manager is None:
+            return True
+        return manager.has_changes_to_push()
+
+    def _adopt_stored_peers(self, stored: dict[str, dict[str, Any]]) -> None:
+        """Take the peers saved in the store as they are now (another process may have
+        added, changed or removed some): a removed peer's loop stops (its run in flight
+        is cancelled), a new or changed one starts as its config says."""
+        for name in [n for n in self._configs if n not in stored]:
+            del self._configs[name]
+            self._scheduler.cancel_peer(name)
+            self._retire(name)
+            logger.info("sync peer %r was removed from the store: no more syncs with it", name)
+        for name, data in stored.items():
+            try:
+                config = BotSyncConfig.from_dict(data)
+            except ConfigurationError as exc:
+                if self._unreadable.get(name) != data:
+                    self._unreadable[name] = data
+                    logger.error("ignoring the stored sync peer %r: %s", name, exc)
+                continue
+            self._unreadable.pop(name, None)
+            if self._configs.get(name) == config:
+                continue
+            verb = "changed" if name in self._configs else "added"
+            self._configs[name] = config
+            self._retire(name)
+            self._scheduler.update_peer(config)
+            logger.info("sync peer %r was %s in the store: using its new config", name, verb)
+
+    def _retire(self, name: str) -> None:
+        manager = self._managers.pop(name, None)
+        if manager is not None:
+            self._retired.append(manager)
+
     def _peer_node(self, name: str) -> str | None:
         store = self.neonpay.store
         return (
@@ -201,14 +257,19 @@ class MultiBotSyncManager:
     # --- automatic sync ------------------------------------------------------------------------
     async def start_auto_sync_all(self) -> None:
         """Start automatic sync with every peer that has ``auto_sync=True``: at once,
-        then every ``sync_interval_minutes``, and within moments of a local change
-        (push-capable peers). Calling it again starts loops for peers added since."""
+        then every ``sync_interval_minutes``, and at once after a write to this store
+        (push-capable peers), made by this process or by any other (another bot process,
+        the ``neonpay`` CLI, a replica). Peers added, changed or removed in the store by
+        another process take effect while it runs. Calling it again starts loops for
+        peers added since."""
         if self._closed:
             raise ConfigurationError("the MultiBotSyncManager is closed")
         await self._scheduler.start(list(self._configs.values()))
+        await self._live.start()
 
     async def stop_auto_sync_all(self) -> None:
         """Stop every automatic sync loop and wait for them to end. Idempotent."""
+        await self._live.stop()
         await self._scheduler.stop()
 
     @property
@@ -259,6 +320,7 @@ class MultiBotSyncManager:
         if self._closed:
             return
         self._closed = True
+        await self._live.stop()
         await self._scheduler.stop()
         managers = [*self._managers.values(), *self._retired]
         self._managers.clear()

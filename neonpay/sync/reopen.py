@@ -17,13 +17,18 @@ from neonpay.errors import ValidationError
 from neonpay.store.base import Record, Store
 from neonpay.store.sql import record_from_wire
 
-__all__ = ["forget_open", "load_open", "save_open"]
+__all__ = ["forget_open", "has_open", "load_open", "save_open"]
 
 OpenConflicts = dict[tuple[str, str], Record]
 
 
 def _meta_name(peer: str) -> str:
     return f"sync_open_conflicts:{peer}"
+
+
+def has_open(store: Store, peer: str) -> bool:
+    """Whether earlier runs with ``peer`` kept any conflict open."""
+    return bool(store.get_meta(_meta_name(peer)))
 
 
 def load_open(store: Store, peer: str, peer_node: str | None) -> OpenConflicts:

@@ -1,10 +1,16 @@
 """Automatic sync: one loop per peer with ``auto_sync=True``.
 
-Each loop syncs at once, then every ``sync_interval_minutes``; a local change (a change
-listener on the bot) wakes the loops of push-capable peers, which push after a short
-debounce, so a burst of writes travels in one request. A failed sync is logged and
-recorded like any other and never ends its loop. Loops are tasks kept in a set,
-cancelled and awaited on :meth:`AutoSyncScheduler.stop`.
+Each loop syncs at once, then every ``sync_interval_minutes``; a change (a change
+listener on the bot, or :meth:`AutoSyncScheduler.wake_kinds` for a write another process
+made) wakes the loops of push-capable peers. A woken loop that has nothing in flight
+pushes at once; writes that come while its push is in flight, or within
+:data:`BURST_WINDOW` seconds after it, are a burst: they are coalesced into the next push,
+which goes :data:`BURST_HOLD_FIRST` seconds after the previous one ended, a hold that
+doubles (up to :data:`BURST_HOLD_MAX`) while the burst goes on. So a burst of writes
+travels in a few requests, and a lone write at once.
+A push run with nothing to send is skipped. A failed sync is logged and recorded like any
+other and never ends its loop. Loops are tasks kept in a set, cancelled and awaited on
+:meth:`AutoSyncScheduler.stop`.
 """
 
 from __future__ import annotations
@@ -24,17 +30,32 @@ from neonpay.sync.results import SyncResult
 if TYPE_CHECKING:
     from neonpay.core.neonpay import NeonPay
 
-__all__ = ["DEFAULT_DEBOUNCE", "AutoSyncScheduler"]
+__all__ = [
+    "BURST_HOLD_FIRST",
+    "BURST_HOLD_MAX",
+    "BURST_WINDOW",
+    "DEFAULT_DEBOUNCE",
+    "AutoSyncScheduler",
+]
 
 logger = logging.getLogger("neonpay.sync")
 
-#: Seconds a woken loop waits for more local changes before it pushes.
-DEFAULT_DEBOUNCE = 0.05
+#: Seconds a woken loop waits at least before it pushes (0: at once).
+DEFAULT_DEBOUNCE = 0.0
+#: A write that comes while a push is in flight, or this many seconds after it ended,
+#: belongs to a burst...
+BURST_WINDOW = 0.02
+#: ... and goes this many seconds after the push before it ended...
+BURST_HOLD_FIRST = 0.01
+#: ... a hold that doubles while a burst goes on, up to this many seconds.
+BURST_HOLD_MAX = 0.2
 
 #: Runs one sync with the named peer: ``full=True`` both ways, else a push only.
 SyncRunner = Callable[[str, bool], Awaitable[SyncResult]]
 #: The node id of a named peer, when known.
 NodeLookup = Callable[[str], "str | None"]
+#: Whether a push to the named peer has anything to send (called in a worker thread).
+WorkCheck = Callable[[str], bool]
 
 
 @dataclass
@@ -42,6 +63,11 @@ class _Loop:
     config: BotSyncConfig
     wake: asyncio.Event
     task: asyncio.Task[None] | None = None
+    hold: float = 0.0  # seconds the next push of a burst waits (0: no burst)
+
+    def poke(self) -> None:
+        """Wake the loop (on the event loop's thread)."""
+        self.wake.set()
 
 
 class AutoSyncScheduler:
@@ -52,7 +78,10 @@ class AutoSyncScheduler:
         run: runs one sync with a peer (see ``SyncRunner``).
         peer_node: the node id of a peer, so a change that came from that peer does not
             wake its own loop.
-        debounce: seconds to wait after a wake-up before pushing.
+        debounce: the least number of seconds between a wake-up and the push (default
+            0: at once; kept for compatibility).
+        has_work: whether a push to a peer has anything to send; a woken loop skips a
+            push run that has not (default: never skips).
     """
 
     def __init__(
@@ -62,10 +91,12 @@ class AutoSyncScheduler:
         *,
         peer_node: NodeLookup | None = None,
         debounce: float = DEFAULT_DEBOUNCE,
+        has_work: WorkCheck | None = None,
     ) -> None:
         self._neonpay = neonpay
         self._run = run
         self._peer_node = peer_node
+        self._has_work = has_work
         self.debounce = debounce
         self._loops: dict[str, _Loop] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -134,11 +165,22 @@ class AutoSyncScheduler:
                 await task
 
     def wake(self, name: str) -> None:
-        """Ask the loop of ``name`` to push now (after the debounce). Thread-safe."""
+        """Ask the loop of ``name`` to push now. Thread-safe."""
         loop = self._loops.get(name)
         if loop is None or self._loop is None or self._loop.is_closed():
             return
-        self._loop.call_soon_threadsafe(loop.wake.set)
+        self._loop.call_soon_threadsafe(loop.poke)
+
+    def wake_kinds(self, kinds: Iterable[str] | None) -> None:
+        """Wake the push-capable loops that sync any of ``kinds`` (None: all of them),
+        for changes written by another process. Call it on the event loop's thread."""
+        wanted = None if kinds is None else set(kinds)
+        for loop in list(self._loops.values()):
+            config = loop.config
+            if not config.direction.pushes:
+                continue
+            if wanted is None or not wanted.isdisjoint(config.kinds):
+                loop.poke()
 
     def _on_change(self, record: Record) -> None:
         """A change listener: wake the push-capable peers that want this kind."""
@@ -162,19 +204,32 @@ class AutoSyncScheduler:
         next_full = clock()
         while True:
             loop.wake.clear()
-            full = clock() >= next_full or not config.direction.pushes
+            started = clock()
+            full = started >= next_full or not config.direction.pushes
             if full:
-                next_full = clock() + interval
+                next_full = started + interval
             try:
-                await self._run(config.name, full)
+                if full or await self._worth_a_push(config.name):
+                    await self._run(config.name, full)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed sync never ends the loop
                 logger.exception("automatic sync with %r failed", config.name)
-            if not await _woken(loop.wake, max(0.0, next_full - clock())):
+            ended = clock()
+            if not await _woken(loop.wake, max(0.0, next_full - ended)):
                 continue
             if self.debounce > 0:
                 await asyncio.sleep(self.debounce)
+            if clock() - ended < BURST_WINDOW:  # a burst: hold the next push a bit longer
+                loop.hold = min(BURST_HOLD_MAX, max(BURST_HOLD_FIRST, 2 * loop.hold))
+                await asyncio.sleep(max(0.0, ended + loop.hold - clock()))
+            else:
+                loop.hold = 0.0
+
+    async def _worth_a_push(self, name: str) -> bool:
+        if self._has_work is None:
+            return True
+        return await asyncio.to_thread(self._has_work, name)
 
 
 async def _woken(event: asyncio.Event, timeout: float) -> bool:

@@ -147,9 +147,9 @@ def serve(ctx: Context) -> int:
                 out.line(f"node {neonpay.node_id} serving {neonpay.store.url} at {server.url}")
                 out.line(_policy_line(args.unknown_peers))
                 auto = [c.name for c in manager.list_bots() if c.auto_sync]
-                if auto and not args.no_auto_sync:
+                if not args.no_auto_sync:  # bots added later (any process) start at once
                     await manager.start_auto_sync_all()
-                    out.line("auto sync with: " + ", ".join(auto))
+                    out.line("auto sync with: " + (", ".join(auto) or "no bot yet"))
                 out.line("Ctrl-C stops it.")
                 await asyncio.Event().wait()
             finally:
