@@ -948,7 +948,7 @@ async def _off_loop(fn: Callable[..., _T], /, *args: Any) -> _T:
     cancelled meanwhile waits for the call to end before it goes on cancelling, so that
     nothing of the run (its state, its result, its per-peer lock) is touched by a thread
     after the run has ended."""
-    task = asyncio.ensure_future(_off_loop(fn, *args))
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
