@@ -16,6 +16,7 @@ __all__ = [
     "port",
     "positive_int",
     "required_text",
+    "seconds",
     "user_ids",
 ]
 
@@ -75,6 +76,17 @@ def port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
     if not 0 <= value <= MAX_PORT:
         raise argparse.ArgumentTypeError(f"must be 0-{MAX_PORT} (0: any free port): {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds: a finite number of at least 0 (``5``, ``0.5``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more: {text!r}")
     return value
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientSession
 
 from . import stars
+from .control import ControlAPI
 from .core import EmulatorConfig, EmulatorCore, update_type
 from .server import EmulatorServer
 from .state import (
@@ -111,6 +112,7 @@ class BotAPIEmulator:
         self.host = host
         self._core = EmulatorCore(self.config)
         self._server = EmulatorServer(self._core, host, port)
+        self._server.control = ControlAPI(self).handle
         self._started = False
         self._closed = False
 
@@ -217,6 +219,10 @@ class BotAPIEmulator:
     def bot(self, bot: BotRef = None) -> BotState:
         """The state of a bot, by token, id or state; ``None`` for the only bot."""
         return self._core.find_bot(bot)
+
+    def bots(self) -> list[BotState]:
+        """Every bot known so far (added, or registered by its first call), oldest first."""
+        return list(self._core.bots.values())
 
     def add_user(
         self,

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from .body import MAX_BODY_SIZE, parse_body
+from .control import CONTROL_PREFIX
 from .core import EmulatorCore
 from .dispatch import Dispatcher
 from .errors import ApiError, bad_request, not_found
@@ -41,6 +43,8 @@ class EmulatorServer:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        #: Answers ``/_control/...`` requests (see :mod:`neonpay.testing.control`).
+        self.control: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     def make_app(self) -> web.Application:
         """The aiohttp application (one catch-all route)."""
@@ -71,6 +75,8 @@ class EmulatorServer:
             await runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.control is not None and request.path.startswith(CONTROL_PREFIX):
+            return await self.control(request)
         match = _PATH_RE.fullmatch(request.path)
         if match is None:
             return _json(404, not_found().to_payload())
