@@ -29,6 +29,7 @@ __all__ = [
     "gzip_bomb",
     "send",
     "signed",
+    "signed_call",
 ]
 
 SECRET = "test-sync-secret-0123456789"
@@ -144,3 +145,25 @@ def sqlite_file(neonpay: NeonPay) -> Path:
     store = neonpay.store
     assert isinstance(store, SQLiteStore)
     return store.path
+
+
+async def signed_call(
+    http: aiohttp.ClientSession,
+    origin: str,
+    method: str,
+    target: str,
+    *,
+    secret: str,
+    node: str | None,
+    records: list[dict[str, Any]] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """A request signed with ``secret`` as ``node`` (a push of ``records`` for a POST),
+    answered uncompressed; the status and the JSON body."""
+    from neonpay.web_sync import codec
+
+    body = codec.dump({"records": records or []}) if method == "POST" else b""
+    headers = signed(
+        method, target, body, node=node, secret=secret, extra={"Accept-Encoding": "identity"}
+    )
+    status, data, _, _ = await send(http, origin, method, target, body, headers)
+    return status, data

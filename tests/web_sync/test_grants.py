@@ -23,7 +23,7 @@ from neonpay.web_sync import SyncServer, codec
 from neonpay.web_sync.endpoints import CHANGES, STATUS, VIEWS
 
 from .conftest import MakeNode
-from .helpers import SECRET, dump_store, send, signed
+from .helpers import SECRET, dump_store, send, signed, signed_call
 
 K_PUSH = "whsec_" + "cHVzaC1wZWVyLXNlY3JldC0wMTIzNDU2Nzg5"  # base64 of a test key
 K_PULL = "pull-peer-secret-0123456789"
@@ -58,12 +58,9 @@ class Setup:
         node: str | None,
         records: list[dict[str, Any]] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        body = codec.dump({"records": records or []}) if method == "POST" else b""
-        headers = signed(
-            method, target, body, node=node, secret=secret, extra={"Accept-Encoding": "identity"}
+        return await signed_call(
+            self.http, self.origin, method, target, secret=secret, node=node, records=records
         )
-        status, data, _, _ = await send(self.http, self.origin, method, target, body, headers)
-        return status, data
 
 
 def _configure(node: NeonPay) -> None:

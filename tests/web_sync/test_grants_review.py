@@ -17,11 +17,11 @@ from neonpay import PaymentStage
 from neonpay.core.neonpay import NeonPay
 from neonpay.store.base import Cursor
 from neonpay.sync import BotSyncConfig, SyncDirection
-from neonpay.web_sync import SyncServer, codec
+from neonpay.web_sync import SyncServer
 from neonpay.web_sync.endpoints import CHANGES, STATUS
 
 from .conftest import MakeNode
-from .helpers import SECRET, dump_store, send, signed
+from .helpers import SECRET, dump_store, signed_call
 
 #: one secret configured as the own secret of two peers, both PUSH (they may only read)
 K_SHARED = "shared-by-two-peers-secret-0123456789"
@@ -44,10 +44,9 @@ class Site:
         node: str | None,
         records: list[dict[str, Any]] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        body = codec.dump({"records": records or []}) if method == "POST" else b""
-        headers = signed(method, target, body, node=node, secret=secret)
-        status, data, _, _ = await send(self.http, self.origin, method, target, body, headers)
-        return status, data
+        return await signed_call(
+            self.http, self.origin, method, target, secret=secret, node=node, records=records
+        )
 
 
 def _peer(
