@@ -287,6 +287,7 @@ def pulled_settings(server: ServerThread) -> dict[str, Any]:
 def test_wire(server: ServerThread, value: Any) -> None:
     key = next(_names)
     try:
+        json.dumps(value, allow_nan=False)  # NaN and infinities are not JSON
         body = codec.dump({"records": [setting_record(key, value)]})
     except (TypeError, ValueError):
         return  # not JSON at all: no client can send it
