@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +104,15 @@ class Network:
 
 def template_products(*prices: int) -> list[TemplateProduct]:
     return [TemplateProduct(id=f"p{i}", name=f"Product {i}", price=p) for i, p in enumerate(prices)]
+
+
+async def wait_until(
+    condition: Callable[[], bool], what: str = "the condition", timeout: float = 30.0
+) -> None:
+    """Poll ``condition`` (store reads of other bots or processes) until it holds; fail
+    after ``timeout`` seconds naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"not within {timeout:.0f} s: {what}"
+        await asyncio.sleep(0.01)

@@ -20,6 +20,7 @@ from neonpay.sync.local import LocalTransport
 from neonpay.sync.service import SyncService
 
 from .network import Network, stage
+from .network import wait_until as _wait_for
 from .test_multi import TOKEN, _peer
 
 _BOUND = 30.0  # seconds any wait below may take before the test fails
@@ -42,14 +43,6 @@ def _neonpay(storage: str, *args: str) -> None:
 
 async def _in_thread_neonpay(storage: str, *args: str) -> None:
     await asyncio.to_thread(_neonpay, storage, *args)
-
-
-async def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _BOUND
-    while not condition():
-        assert loop.time() < deadline, f"not within {_BOUND:.0f} s: {what}"
-        await asyncio.sleep(0.01)
 
 
 def _has_stage(bot: NeonPay, key: str, price: int | None = None) -> Callable[[], bool]:

@@ -21,6 +21,7 @@ from neonpay.sync.local import LocalTransport
 from neonpay.sync.service import SyncService
 
 from .network import Network, snapshot, stage
+from .network import wait_until as _wait_for
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -38,15 +39,6 @@ def _peer(name: str, **options: Any) -> BotSyncConfig:
 
 def _running(multi: MultiBotSyncManager) -> bool:
     return multi.auto_sync_running
-
-
-async def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        # the conditions are store reads in other bots: poll them, within the timeout
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_spec_setup_without_network_io(net: Network) -> None:

@@ -16,15 +16,8 @@ from neonpay.sync.protocol import PushResult
 from neonpay.sync.service import SyncService
 
 from .network import Network, stage
+from .network import wait_until as _wait_for
 from .test_multi import _factory, _peer
-
-
-async def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 - store reads of other bots
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 def _runs_reach(multi: MultiBotSyncManager, runs: int) -> Callable[[], bool]:
